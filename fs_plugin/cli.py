@@ -1,0 +1,226 @@
+"""``fs-plugin``: run the controller, check and explain policies, drive the lab switch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fs_plugin.errors import ConfigError
+
+__all__ = ["main"]
+
+DEFAULT_POLICY = Path("policies")
+DEFAULT_DEMO_CALLS = Path("lab/calls/demo.yaml")
+
+
+def _hostport(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        return host, int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fs-plugin", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the controller for a FreeSWITCH switch")
+    run.add_argument("--policy", type=Path, required=True, help="policy directory or file")
+    run.add_argument("--listen", default="127.0.0.1:8084", help="outbound socket HOST:PORT")
+    run.add_argument("--esl", default=None,
+                     help="FreeSWITCH event socket HOST:PORT for outcomes (password from "
+                          "$FSP_ESL_PASSWORD); omit to run without outcomes")
+    run.add_argument("--allow", action="append", default=None,
+                     help="CIDR allowed to connect to the outbound socket (repeatable; "
+                          "default loopback)")
+    run.add_argument("--deadline-ms", type=float, default=250.0,
+                     help="decision deadline before the trunk's on_error applies")
+    run.add_argument("--log-format", choices=("json", "console"), default="json")
+    run.add_argument("--no-mask", action="store_true", help="log phone numbers unmasked")
+
+    check = sub.add_parser("check", help="validate a policy; exit 1 with file:line errors")
+    check.add_argument("path", type=Path)
+
+    ex = sub.add_parser("explain", help="show what the policy decides for one call")
+    ex.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    ex.add_argument("--trunk", default=None, help="trunk id (the dialplan's fsp_trunk)")
+    ex.add_argument("--from", dest="from_user", required=True)
+    ex.add_argument("--pai", default=None)
+    ex.add_argument("--diversion", default=None)
+    ex.add_argument("--to", required=True)
+    ex.add_argument("--source-ip", default=None)
+    ex.add_argument("--at", default=None, help="ISO time of the call (default now)")
+    ex.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="run a realistic mix of calls through the lab switch "
+                                       "and the real controller over TCP")
+    demo.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    demo.add_argument("--calls", type=Path, default=DEFAULT_DEMO_CALLS)
+    demo.add_argument("--json", action="store_true", help="print results as JSON lines")
+
+    lab = sub.add_parser("lab", help="lab switch tools")
+    labsub = lab.add_subparsers(dest="lab_command", required=True)
+    calls = labsub.add_parser("calls", help="place the calls of a file at a running controller")
+    calls.add_argument("file", type=Path)
+    calls.add_argument("--controller", default="127.0.0.1:8084")
+    calls.add_argument("--socket-timeout", type=float, default=25.0)
+    calls.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "check":
+            return _cmd_check(args)
+        if args.command == "explain":
+            return _cmd_explain(args)
+        if args.command == "demo":
+            return asyncio.run(_cmd_demo(args))
+        if args.command == "lab":
+            return asyncio.run(_cmd_lab_calls(args))
+    except ConfigError as exc:
+        print(f"error: {exc.location_text()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from fs_plugin.logs import configure_logging
+    from fs_plugin.service import Service, ServiceConfig
+    from fs_plugin.transport.inbound import InboundSettings
+    from fs_plugin.transport.outbound import OutboundSettings
+
+    configure_logging(json=args.log_format == "json", mask=not args.no_mask)
+    host, port = _hostport(args.listen, 8084)
+    outbound = OutboundSettings(host=host, port=port, decision_deadline_s=args.deadline_ms / 1e3)
+    if args.allow:
+        outbound = replace(outbound, allow=tuple(args.allow))
+    inbound = None
+    if args.esl:
+        esl_host, esl_port = _hostport(args.esl, 8021)
+        inbound = InboundSettings(
+            host=esl_host, port=esl_port, password=os.environ.get("FSP_ESL_PASSWORD", "")
+        )
+    service = Service(ServiceConfig(args.policy, outbound=outbound, inbound=inbound))
+    asyncio.run(service.run_forever())
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from fs_plugin.policy import check_policy
+
+    errors = check_policy(args.path)
+    for err in errors:
+        print(err.location_text(), file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s) in {args.path}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from fs_plugin.policy import load_policy
+    from fs_plugin.screening import decide, explain
+    from fs_plugin.screening.model import CallFacts
+
+    snapshot = load_policy(args.policy)
+    now = datetime.fromisoformat(args.at).timestamp() if args.at else None
+    facts = CallFacts(
+        uuid="explain", from_user=args.from_user, destination=args.to, pai=args.pai,
+        diversion=args.diversion, trunk_hint=args.trunk, network_ip=args.source_ip,
+    )
+    decision = decide(facts, snapshot, None, now=now)
+    if args.json:
+        print(json.dumps(_decision_json(decision), ensure_ascii=False, indent=2))
+    else:
+        print(explain(decision))
+    return 0
+
+
+def _decision_json(decision: Any) -> dict[str, Any]:
+    return {
+        "verdict": decision.verdict.value, "rule": decision.rule, "cause": decision.cause,
+        "sip_status": decision.sip_status, "reason": decision.reason, "label": decision.label,
+        "trunk": decision.trunk, "customer": decision.customer,
+        "policy_version": decision.policy_version, "fallback": decision.fallback,
+        "trail": [
+            {"rule": r.rule, "fired": r.fired, "verdict": r.verdict.value, "mode": r.mode.value,
+             "reason": r.reason}
+            for r in decision.trail
+        ],
+    }
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from fs_plugin.lab.calls import load_calls
+    from fs_plugin.lab.report import print_results
+    from fs_plugin.lab.switch import LabSwitch
+    from fs_plugin.logs import configure_logging
+    from fs_plugin.service import Service, ServiceConfig
+    from fs_plugin.transport.inbound import InboundSettings
+    from fs_plugin.transport.outbound import OutboundSettings
+
+    for path, what in ((args.policy, "policy"), (args.calls, "calls file")):
+        if not path.exists():
+            print(f"error: {what} {path} not found (run from the repository root)",
+                  file=sys.stderr)
+            return 1
+    configure_logging(json=True, level="warning")
+    calls = load_calls(args.calls)
+    switch = LabSwitch()
+    esl_port = await switch.start_event_socket(password="lab-demo")
+    service = Service(ServiceConfig(
+        args.policy,
+        outbound=OutboundSettings(port=0),
+        inbound=InboundSettings(port=esl_port, password="lab-demo"),
+    ))
+    outcomes: list[Any] = []
+    service.outcome_hooks.append(outcomes.append)
+    await service.start()
+    try:
+        assert service.inbound is not None
+        await service.inbound.wait_connected(5.0)
+        switch.controller_port = service.outbound.bound_port or 0
+        results = await switch.place_all(calls, concurrency=20)
+        for _ in range(100):  # outcomes arrive asynchronously over the event socket
+            if len(outcomes) >= len(results):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await service.stop()
+        await switch.stop()
+    return print_results(results, as_json=args.json, outcomes=len(outcomes),
+                         policy=service.policy.version)
+
+
+async def _cmd_lab_calls(args: argparse.Namespace) -> int:
+    from fs_plugin.lab.calls import load_calls
+    from fs_plugin.lab.report import print_results
+    from fs_plugin.lab.switch import LabSwitch
+
+    host, port = _hostport(args.controller, 8084)
+    switch = LabSwitch(host, port, socket_timeout_s=args.socket_timeout)
+    results = await switch.place_all(load_calls(args.file))
+    return print_results(results, as_json=args.json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
