@@ -81,6 +81,9 @@ class RuleSpec:
     #: The verdicts a policy may choose for this rule (the first is the default).
     verdicts: tuple[Verdict, ...]
     mode: Mode = Mode.ENFORCE
+    #: False for ids reserved for checks not built yet (rate, pattern, consent, ...):
+    #: a policy may already configure them (e.g. in shadow) but nothing evaluates them.
+    implemented: bool = True
     #: ``None`` means the policy's default cause for the rule's family
     #: (``defaults.cid_block_cause`` for ``cid.*``, else ``defaults.block_cause``).
     cause: str | None = None
@@ -104,6 +107,7 @@ CID_SUBSCRIBER_NUMBER_AS_BUSINESS = "cid.subscriber_number_as_business"
 SYSTEM_FALLBACK = "system.fallback"
 
 _BLOCK = (Verdict.BLOCK,)
+_BLOCK_OR_WARN = (Verdict.BLOCK, Verdict.WARN)
 
 
 def label_rule_id(category: LabelCategory) -> str:
@@ -117,24 +121,44 @@ _LABEL_SPECS = tuple(
     RuleSpec(
         label_rule_id(cat),
         f"caller ID carries a '{cat.value}' label",
-        (Verdict.BLOCK, Verdict.WARN) if cat is LabelCategory.FRAUD else (Verdict.WARN, Verdict.BLOCK),
+        _BLOCK_OR_WARN if cat is LabelCategory.FRAUD else (Verdict.WARN, Verdict.BLOCK),
     )
     for cat in LabelCategory
 )
+
+def _reserved(rule_id: str, summary: str, verdicts: tuple[Verdict, ...] = _BLOCK) -> RuleSpec:
+    return RuleSpec(rule_id, f"{summary} (reserved: not evaluated yet)", verdicts,
+                    implemented=False)
+
 
 #: Every configurable rule, in evaluation order: the first enforced BLOCK in this
 #: order sets the verdict, so the order is part of the policy's meaning.
 RULE_ORDER: tuple[RuleSpec, ...] = (
     RuleSpec(TRUNK_UNKNOWN, "no trunk matched the call", _BLOCK),
     RuleSpec(CONTRACT_SUSPENDED, "the trunk's customer is suspended or terminated", _BLOCK),
+    _reserved("credit.blacklisted", "the customer is on the joint-punishment list"),
     RuleSpec(CID_MALFORMED, "caller ID is not a valid number of any class", _BLOCK),
     RuleSpec(CID_FAKE_PLUS86, "international trunk presents a Chinese number", _BLOCK),
-    RuleSpec(CID_NOT_ALLOWED, "caller ID outside the trunk's allowed caller IDs", _BLOCK),
+    # Before cid.not_allowed: a call centre presenting a mobile number is usually also
+    # outside its allowed list, and this is the more telling reason for the NOC.
     RuleSpec(
         CID_SUBSCRIBER_NUMBER_AS_BUSINESS,
         "call-centre trunk presents an ordinary subscriber number",
         _BLOCK,
     ),
+    RuleSpec(CID_NOT_ALLOWED, "caller ID outside the trunk's allowed caller IDs", _BLOCK),
+    _reserved("contract.hours", "outside the contract's calling hours"),
+    _reserved("contract.targets", "callee outside the contract's permitted targets"),
+    _reserved("consent.dnc", "marketing call to a number that refused"),
+    _reserved("consent.required", "marketing call to a number not on the consent list"),
+    _reserved("rate.caller", "calls per caller ID over the cap"),
+    _reserved("rate.trunk", "calls per second on the trunk over the cap"),
+    _reserved("rate.callee", "calls to one callee over the cap"),
+    _reserved("rate.pair", "calls from one caller to one callee over the cap"),
+    _reserved("rate.concurrency", "concurrent calls on the trunk over the cap"),
+    _reserved("pattern.bombing", "one callee flooded with calls (呼死你)"),
+    _reserved("pattern.wangiri", "many short unanswered calls (响一声)", _BLOCK_OR_WARN),
+    _reserved("region.strict", "stricter caps for key regions", _BLOCK_OR_WARN),
     *_LABEL_SPECS,
 )
 

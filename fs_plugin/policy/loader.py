@@ -82,7 +82,7 @@ class _FileReader:
         self.nodes[key] = node
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:
-            base, *extras = typing.get_args(tp)
+            _, *extras = typing.get_args(tp)
             check = next((e for e in extras if isinstance(e, Check)), None)
             return self._string(node, key, check)
         if origin in (types.UnionType, typing.Union):
@@ -182,7 +182,7 @@ class _FileReader:
         """Key text, key node, value node for each entry; non-text and duplicate keys are errors."""
         self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merges
         seen: dict[str, yaml.Node] = {}
-        pairs = []
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
                 self.error(key_node, key, "mapping keys must be plain text")
@@ -307,7 +307,9 @@ def read_sources(path: str | Path) -> list[tuple[str, bytes]]:
     return out
 
 
-def parse_file(name: str, data: bytes) -> tuple[PolicyFile | None, _FileReader | None, list[ConfigError]]:
+def parse_file(
+    name: str, data: bytes
+) -> tuple[PolicyFile | None, _FileReader | None, list[ConfigError]]:
     """Compose and convert one file; returns the model (None on error), its reader and errors."""
     try:
         text = data.decode("utf-8")
@@ -390,7 +392,8 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
         for i, t in enumerate(model.trunks):
             base = f"trunks[{i}]"
             if t.id in trunk_ids:
-                err(reader, f"{base}.id", f"duplicate trunk id {t.id!r} (first in {trunk_ids[t.id]})")
+                err(reader, f"{base}.id",
+                    f"duplicate trunk id {t.id!r} (first in {trunk_ids[t.id]})")
             else:
                 trunk_ids[t.id] = _where(reader, f"{base}.id")
             if t.customer is not None and t.customer not in customers:
@@ -425,7 +428,8 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
         for rule_id, cfg in model.rules.items():
             key = f"rules[{rule_id}]"
             if rule_id in rules_seen:
-                err(reader, key, f"rule {rule_id!r} configured twice (first in {rules_seen[rule_id]})")
+                err(reader, key,
+                    f"rule {rule_id!r} configured twice (first in {rules_seen[rule_id]})")
                 continue
             rules_seen[rule_id] = _where(reader, key)
             spec = RULES[rule_id]
@@ -449,6 +453,8 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
             if not 0.0 <= lab.confidence <= 1.0:
                 err(reader, f"{base}.confidence", "must be between 0.0 and 1.0")
             k = label_key(lab.number)
+            if k is None:
+                continue
             if k in labels_seen:
                 err(reader, f"{base}.number",
                     f"number {lab.number!r} is already labelled (first in {labels_seen[k]})")

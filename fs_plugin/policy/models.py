@@ -1,3 +1,6 @@
+# doc() returns dataclasses.field(...) with the field's documentation attached; RUF009
+# cannot see that, and a noqa on each of the thirty fields would bury the schema.
+# ruff: noqa: RUF009
 """The policy's YAML schema as frozen dataclasses.
 
 Each field's type and ``doc`` metadata drive three things at once: the loader's
@@ -21,7 +24,7 @@ from types import MappingProxyType
 from typing import Annotated, Any
 
 from fs_plugin.causes import cause_by_name
-from fs_plugin.numbering import parse_range
+from fs_plugin.numbering import NumberSet, classify, parse_range, user_part
 from fs_plugin.policy.catalogue import LabelCategory
 from fs_plugin.screening.model import Mode, Verdict
 
@@ -69,17 +72,17 @@ def _check_id(text: str) -> None:
         )
 
 
-def _check_number(text: str) -> None:
-    rng = parse_range(text)
-    if rng.lo != rng.hi:
-        raise ValueError(f"{text!r} is a range or prefix, not a single number")
+def _check_number(text: str) -> str:
+    n = classify(user_part(text))
+    if n.key is None:
+        why = n.malformed_reason or n.cls.value
+        raise ValueError(f"{text!r} is not a valid phone number ({why})")
+    # Normalised once here, so number sets and label keys compare like with like.
+    return n.key
 
 
-def _check_prefix(text: str) -> str:
-    body = text[:-1] if text.endswith("*") else text
-    if not body.isdigit():
-        raise ValueError(f"{text!r} is not a number prefix (digits, optionally ending in '*')")
-    return body
+def _check_prefix(text: str) -> None:
+    NumberSet(prefixes=(text,))
 
 
 def _check_range(text: str) -> None:
@@ -214,7 +217,9 @@ class Trunk:
         "caller IDs the trunk may present (required for enterprise and call_centre)",
         factory=CallerIds,
     )
-    on_error: Action = doc("what happens when screening fails: pass (fail-open) | block", Action.PASS)
+    on_error: Action = doc(
+        "what happens when screening fails: pass (fail-open) | block", Action.PASS
+    )
     anonymous: Action | None = doc(
         "anonymous caller IDs: pass | block; default by kind (block on enterprise and "
         "call_centre, pass on international and interconnect)",

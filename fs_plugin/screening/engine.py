@@ -1,0 +1,151 @@
+"""The screening engine: a pure function of (facts, policy snapshot, counter results).
+
+Rules run in the documented order (``fs_plugin.policy.catalogue.RULE_ORDER``),
+all of them on every call — a shadow rule must be evaluated even when an earlier
+rule blocks, or a week of shadow running would under-count it. Rules in mode
+``off`` are skipped and leave no trail. The verdict is the first enforced BLOCK,
+else the first enforced WARN, else PASS; shadow results never change it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fs_plugin.causes import sip_status_for
+from fs_plugin.policy.catalogue import SYSTEM_FALLBACK
+from fs_plugin.policy.models import Action
+from fs_plugin.policy.snapshot import PolicySnapshot
+from fs_plugin.screening.model import CallFacts, Decision, Mode, RuleResult, Verdict
+from fs_plugin.screening.rules import CHECKS, CallContext, label
+
+__all__ = ["decide", "explain", "fallback_decision"]
+
+
+def decide(
+    facts: CallFacts,
+    snapshot: PolicySnapshot,
+    counts: object | None = None,
+    *,
+    now: float | None = None,
+) -> Decision:
+    """Screen one call leg. ``counts`` is reserved for the counter-based rules.
+
+    ``now`` (epoch seconds) is the time label expiry is judged at; by default the
+    channel data's own timestamp, and the wall clock only when that is missing.
+    """
+    if now is None:
+        now = facts.timestamp_us / 1e6 if facts.timestamp_us > 0 else time.time()
+    ctx = CallContext(facts, snapshot, now)
+    rules = snapshot.rules
+    trail: list[RuleResult] = []
+    for rule_id, check in CHECKS:
+        settings = rules[rule_id]
+        if settings.mode is Mode.OFF:
+            continue
+        trail.append(check(ctx, settings))
+    labelled = label.check_labels(ctx)
+    if labelled is not None:
+        trail.append(labelled)
+
+    deciding: RuleResult | None = None
+    for result in trail:
+        if result.fired and result.mode is Mode.ENFORCE:
+            if result.verdict is Verdict.BLOCK:
+                deciding = result
+                break
+            if deciding is None:
+                deciding = result
+    trunk = ctx.trunk
+    trunk_id = trunk.id if trunk is not None else None
+    customer = trunk.customer if trunk is not None else None
+    if deciding is None:
+        shadow = [r.rule for r in trail if r.fired]
+        reason = "no enforced rule fired"
+        if shadow:
+            reason += "; in shadow mode: " + ", ".join(shadow)
+        return Decision(
+            Verdict.PASS, None, reason, trunk=trunk_id, customer=customer,
+            policy_version=snapshot.version, trail=tuple(trail),
+        )
+    settings = rules[deciding.rule]
+    if deciding.verdict is Verdict.BLOCK:
+        return Decision(
+            Verdict.BLOCK, deciding.rule, deciding.reason, cause=settings.cause,
+            sip_status=settings.sip_status, label=deciding.label,
+            announcement=settings.announcement, trunk=trunk_id, customer=customer,
+            policy_version=snapshot.version, trail=tuple(trail),
+        )
+    return Decision(
+        Verdict.WARN, deciding.rule, deciding.reason, label=deciding.label or settings.label,
+        trunk=trunk_id, customer=customer, policy_version=snapshot.version, trail=tuple(trail),
+    )
+
+
+def fallback_decision(
+    facts: CallFacts, snapshot: PolicySnapshot | None, error: str
+) -> Decision:
+    """The decision when screening could not finish (deadline, internal error).
+
+    The trunk's ``on_error`` applies (``pass`` = fail-open, the default), or the
+    policy's ``defaults.on_error`` for a call on no known trunk; with no policy
+    loaded at all the call passes. Never raises: it is the last resort.
+    """
+    trunk = None
+    if snapshot is not None:
+        try:
+            trunk = snapshot.match_trunk(facts)
+        except Exception:  # the fallback must not fail on the input that broke decide()
+            trunk = None
+    if trunk is not None:
+        action, whose = trunk.on_error, f"trunk {trunk.id}"
+    elif snapshot is not None:
+        action, whose = snapshot.defaults.on_error, "policy default"
+    else:
+        action, whose = Action.PASS, "no policy loaded"
+    reason = f"screening failed ({error}); on_error={action.value} ({whose})"
+    version = snapshot.version if snapshot is not None else ""
+    trunk_id = trunk.id if trunk is not None else None
+    customer = trunk.customer if trunk is not None else None
+    if action is Action.BLOCK:
+        assert snapshot is not None
+        cause = snapshot.defaults.block_cause
+        result = RuleResult(SYSTEM_FALLBACK, True, Verdict.BLOCK, Mode.ENFORCE, reason, cause)
+        return Decision(
+            Verdict.BLOCK, SYSTEM_FALLBACK, reason, cause=cause, sip_status=sip_status_for(cause),
+            trunk=trunk_id, customer=customer, policy_version=version, trail=(result,),
+            fallback=True,
+        )
+    result = RuleResult(SYSTEM_FALLBACK, True, Verdict.PASS, Mode.ENFORCE, reason)
+    return Decision(
+        Verdict.PASS, SYSTEM_FALLBACK, reason, trunk=trunk_id, customer=customer,
+        policy_version=version, trail=(result,), fallback=True,
+    )
+
+
+def explain(decision: Decision) -> str:
+    """A multi-line explanation for people (``fs-plugin explain``)."""
+    lines = [f"verdict: {decision.verdict.value.upper()}"]
+    lines.append(f"rule:    {decision.rule or '-'}")
+    if decision.cause is not None:
+        lines.append(f"cause:   {decision.cause} (SIP {decision.sip_status})")
+    lines.append(f"reason:  {decision.reason}")
+    if decision.label:
+        lines.append(f"label:   {decision.label}")
+    if decision.announcement:
+        lines.append(f"announcement: {decision.announcement}")
+    lines.append(
+        f"trunk:   {decision.trunk or '-'}   customer: {decision.customer or '-'}   "
+        f"policy: {decision.policy_version or '-'}"
+        + ("   (fallback)" if decision.fallback else "")
+    )
+    lines.append("trail:")
+    width = max((len(r.rule) for r in decision.trail), default=0)
+    for r in decision.trail:
+        state = "FIRED" if r.fired else "-    "
+        what = f"{r.verdict.value:<5}" if r.fired else "     "
+        mark = "*" if r.rule == decision.rule and r.fired else " "
+        text = f"{mark} {r.rule:<{width}}  {state}  {r.mode.value:<7}  {what}"
+        if r.reason:
+            text += f"  {r.reason}"
+        lines.append(text.rstrip())
+    return "\n".join(lines) + "\n"

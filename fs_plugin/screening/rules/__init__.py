@@ -1,0 +1,20 @@
+"""The checks, one module per rule family, each holding its rule ids.
+
+Evaluation order is ``fs_plugin.policy.catalogue.RULE_ORDER`` (documented in
+``policies/README.md``); :data:`CHECKS` pairs each id with its check in that order.
+"""
+
+from __future__ import annotations
+
+from fs_plugin.policy.catalogue import RULE_ORDER
+from fs_plugin.screening.rules import cid, contract, label, trunk
+from fs_plugin.screening.rules.base import CallContext, Check, number_of
+
+__all__ = ["CHECKS", "CallContext", "Check", "label", "number_of"]
+
+_BY_ID: dict[str, Check] = {**trunk.CHECKS, **contract.CHECKS, **cid.CHECKS}
+
+#: (rule id, check) for every rule except the label family, in evaluation order.
+CHECKS: tuple[tuple[str, Check], ...] = tuple(
+    (spec.id, _BY_ID[spec.id]) for spec in RULE_ORDER if spec.id in _BY_ID
+)
