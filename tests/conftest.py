@@ -30,9 +30,8 @@ class _StrictPolicy(asyncio.DefaultEventLoopPolicy):
         return loop
 
 
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return _StrictPolicy()
+# pytest-asyncio creates every test's loop from the current policy.
+asyncio.set_event_loop_policy(_StrictPolicy())
 
 
 @pytest.fixture(autouse=True)
