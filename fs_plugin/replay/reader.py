@@ -1,0 +1,281 @@
+"""``read_trace``: one entry point for pcap, pcapng and text SIP traces.
+
+The result streams: calls are produced while the file is read, so a capture of
+millions of packets needs memory only for the dialogs open at one time. What
+could not be read is collected in ``skipped`` as it is met (the first
+:data:`MAX_SKIPS_KEPT` of them, all of them counted by reason).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import dpkt  # type: ignore[import-untyped]  # dpkt ships no type information
+import structlog
+
+from fs_plugin.replay.dialogs import (
+    CLOSE_GRACE_S,
+    IDLE_TIMEOUT_S,
+    MAX_OPEN_DIALOGS,
+    DialogGrouper,
+    TraceCall,
+)
+from fs_plugin.replay.packets import DEFAULT_SIP_PORTS, FrameDecoder, Payload
+from fs_plugin.replay.sip import SipParseError, parse_message, sketch_message
+from fs_plugin.replay.text import TextTooLong, iter_text_messages
+
+__all__ = [
+    "MAX_SKIPS_KEPT",
+    "Skip",
+    "SkipReason",
+    "TraceFormat",
+    "TraceResult",
+    "TraceStats",
+    "detect_format",
+    "read_trace",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Skips kept with their location; beyond this only the per-reason counts grow, so a
+#: capture of nothing but junk cannot fill memory with reports.
+MAX_SKIPS_KEPT = 10_000
+
+
+class SkipReason(StrEnum):
+    """Reasons the reader itself adds to the codes of ``ParseFailure`` and ``DecodeFailure``."""
+
+    MISSING_CALL_ID = "missing_call_id"
+    TRUNCATED_FILE = "truncated_file"
+
+
+class TraceFormat(StrEnum):
+    PCAP = "pcap"
+    PCAPNG = "pcapng"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Something in the trace that was not read: why (a stable code) and where."""
+
+    reason: str
+    where: str
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class TraceStats:
+    """Counters filled while the trace is read (final once ``calls`` is exhausted)."""
+
+    frames: int = 0
+    messages: int = 0
+    calls: int = 0
+    methods: Counter[str] = field(default_factory=Counter)
+
+
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1",
+    b"\xa1\xb2\xc3\xd4",
+    b"\x4d\x3c\xb2\xa1",
+    b"\xa1\xb2\x3c\x4d",
+}
+
+
+def detect_format(head: bytes) -> TraceFormat:
+    """Tell the format from the first bytes of a file (magic numbers; text otherwise)."""
+    if head[:4] in _PCAP_MAGICS:
+        return TraceFormat.PCAP
+    if head[:4] == b"\x0a\x0d\x0d\x0a":
+        return TraceFormat.PCAPNG
+    return TraceFormat.TEXT
+
+
+class TraceResult:
+    """The calls of one trace, produced lazily, and what was skipped on the way.
+
+    Iterate over ``calls`` (or the result itself) once. ``skipped``,
+    ``skip_counts`` and ``stats`` are complete when the iteration is over. Use it
+    as a context manager, or exhaust it, to close the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sip_ports: frozenset[int],
+        close_grace_s: float,
+        idle_timeout_s: float,
+        max_open: int,
+    ) -> None:
+        self.path = path
+        self.skipped: list[Skip] = []
+        self.skip_counts: Counter[str] = Counter()
+        self.stats = TraceStats()
+        self._file: IO[bytes] = path.open("rb")
+        try:
+            self.format = detect_format(self._file.read(4))
+            self._file.seek(0)
+        except BaseException:
+            self._file.close()
+            raise
+        self._sip_ports = sip_ports
+        self._grouper = DialogGrouper(
+            close_grace_s=close_grace_s,
+            idle_timeout_s=idle_timeout_s,
+            max_open=max_open,
+            source=path.name,
+            position_separator=":" if self.format is TraceFormat.TEXT else "#",
+        )
+        self.calls: Iterator[TraceCall] = self._run()
+
+    def __iter__(self) -> Iterator[TraceCall]:
+        return self.calls
+
+    def __enter__(self) -> TraceResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skip_counts.values())
+
+    def _skip(self, reason: str, position: int, detail: str) -> None:
+        self.skip_counts[reason] += 1
+        if len(self.skipped) < MAX_SKIPS_KEPT:
+            separator = ":" if self.format is TraceFormat.TEXT else "#"
+            where = f"{self.path.name}{separator}{position}"
+            self.skipped.append(Skip(str(reason), where, detail))
+
+    def _run(self) -> Iterator[TraceCall]:
+        try:
+            if self.format is TraceFormat.TEXT:
+                yield from self._run_text()
+            else:
+                yield from self._run_capture()
+            for call in self._grouper.flush():
+                self.stats.calls += 1
+                yield call
+        finally:
+            self._file.close()
+        log.info(
+            "replay.trace_read",
+            path=str(self.path),
+            format=self.format.value,
+            frames=self.stats.frames,
+            messages=self.stats.messages,
+            calls=self.stats.calls,
+            skipped=self.skipped_total,
+        )
+
+    def _run_capture(self) -> Iterator[TraceCall]:
+        reader: Any
+        try:
+            if self.format is TraceFormat.PCAP:
+                reader = dpkt.pcap.Reader(self._file)
+            else:
+                reader = dpkt.pcapng.Reader(self._file)
+        except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
+            self._skip(SkipReason.TRUNCATED_FILE, 0, type(exc).__name__)
+            return
+        decoder = FrameDecoder(reader.datalink(), self._skip, sip_ports=self._sip_ports)
+        feed = decoder.feed
+        handle = self._handle_fast
+        stats = self.stats
+        frame = 0
+        packets = iter(reader)
+        while True:
+            try:
+                ts, buf = next(packets)
+            except StopIteration:
+                break
+            except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
+                # A capture cut off mid-record (a crashed tcpdump): keep what was read.
+                self._skip(SkipReason.TRUNCATED_FILE, frame + 1, type(exc).__name__)
+                break
+            frame += 1
+            # Nanosecond pcaps give Decimal timestamps; the dialogs do float arithmetic.
+            for payload in feed(float(ts), buf, frame):
+                done = handle(payload)
+                if done:
+                    stats.calls += len(done)
+                    yield from done
+        stats.frames = frame
+
+    def _run_text(self) -> Iterator[TraceCall]:
+        stats = self.stats
+        for item in iter_text_messages(self._file):
+            if isinstance(item, TextTooLong):
+                self._skip("too_large", item.line, "message in text log")
+                continue
+            done = self._handle(item, allow_short_body=True)
+            if done:
+                stats.calls += len(done)
+                yield from done
+
+    def _handle(self, payload: Payload, *, allow_short_body: bool = False) -> list[TraceCall]:
+        """Full parse (text logs: every message is read whole)."""
+        try:
+            message = parse_message(payload.data, allow_short_body=allow_short_body)
+        except SipParseError as exc:
+            self._skip(exc.failure, payload.frame, exc.detail)
+            return []
+        self.stats.messages += 1
+        self.stats.methods[message.method or "response"] += 1
+        if message.call_id is None:
+            self._skip(SkipReason.MISSING_CALL_ID, payload.frame, message.method or "response")
+        return self._grouper.add(message, payload)
+
+    def _handle_fast(self, payload: Payload) -> list[TraceCall]:
+        """Sketch first; the grouper parses in full only the messages that carry facts."""
+        try:
+            sketch = sketch_message(payload.data)
+            self.stats.messages += 1
+            self.stats.methods[sketch.method or "response"] += 1
+            if sketch.call_id is None:
+                self._skip(SkipReason.MISSING_CALL_ID, payload.frame, sketch.method or "response")
+            return self._grouper.add_sketch(sketch, payload)
+        except SipParseError as exc:
+            self._skip(exc.failure, payload.frame, exc.detail)
+            return []
+
+
+def read_trace(
+    path: str | Path,
+    *,
+    sip_ports: frozenset[int] = DEFAULT_SIP_PORTS,
+    close_grace_s: float = CLOSE_GRACE_S,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    max_open: int = MAX_OPEN_DIALOGS,
+) -> TraceResult:
+    """Open a pcap, pcapng or text SIP trace and return its calls as a stream.
+
+    ``sip_ports`` are the ports where non-SIP traffic is reported as skipped
+    (SIP on other ports is still found by its content). Raises ``OSError`` if the
+    file cannot be opened; everything inside the file that cannot be read is
+    reported in :attr:`TraceResult.skipped` instead of raised.
+    """
+    return TraceResult(
+        Path(path),
+        sip_ports=sip_ports,
+        close_grace_s=close_grace_s,
+        idle_timeout_s=idle_timeout_s,
+        max_open=max_open,
+    )
