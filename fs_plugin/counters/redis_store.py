@@ -1,0 +1,417 @@
+"""``redis://`` and ``redis+cluster://`` — counters shared by many switches.
+
+One batch is one ``EVALSHA`` of the script in ``_lua.py`` on a single Redis. On a
+cluster the ops are grouped by hash slot and each slot's group is one ``EVALSHA`` on its
+node, all sent at once, so a batch still costs one round trip of latency.
+
+Time is the Redis server's ``TIME`` (one clock for every switch), except in a store
+opened with ``allow_time_override=True``: then each script is given the injected clock's
+time, so tests can pass a window instantly. Production code never sets that flag.
+
+Failure handling: every network await runs under a deadline; redis-py errors, OS errors
+and deadlines become :class:`~fs_plugin.errors.StorageError` here and nowhere else.
+redis-py's own retries are switched off, because re-sending a script after a lost reply
+could count a call twice; the connection pool reconnects by itself on the next call once
+Redis is back. ``NOSCRIPT`` (the server lost its script cache: restart, failover,
+``SCRIPT FLUSH``) is answered by one ``EVAL`` with the full text, which both reloads the
+script and runs the batch — safe, since NOSCRIPT means nothing ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from typing import Any, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from fs_plugin.clock import Clock, SystemClock
+from fs_plugin.counters._lua import SCRIPT, SCRIPT_SHA
+from fs_plugin.counters.base import (
+    DEFAULT_TIMEOUT_S,
+    MAX_BATCH,
+    MAX_SHOW,
+    CounterStore,
+    check_batch,
+)
+from fs_plugin.counters.keys import DEFAULT_NAMESPACE, Kind, StoredKey, stored_key
+from fs_plugin.counters.ops import (
+    SUB_BUCKETS,
+    Acquire,
+    CountResult,
+    Distinct,
+    DistinctResult,
+    Flag,
+    FlagResult,
+    Get,
+    GetFlag,
+    Hit,
+    HitResult,
+    LeaseResult,
+    Op,
+    Release,
+    ReleaseResult,
+    Result,
+)
+from fs_plugin.counters.urls import parse_cluster_url
+from fs_plugin.errors import StorageError
+
+__all__ = ["RedisClusterStore", "RedisStore"]
+
+_log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
+
+#: Keys asked for per SCAN page (show/reset): a hint that keeps each page's round trip
+#: short on a large database.
+_SCAN_COUNT = 500
+
+#: Errors of the client library and the OS that mean "the store failed".
+_STORE_ERRORS = (RedisError, RedisClusterException, OSError)
+
+_Encoded = list[Any]
+
+
+def _encode(op: Op) -> _Encoded:
+    """The op as the script reads it (``op[1]`` is the kind letter)."""
+    match op:
+        case Hit():
+            limit = -1 if op.limit is None else op.limit
+            return ["h", op.window_s, SUB_BUCKETS, limit, op.cost, int(op.peek)]
+        case Get():
+            return ["c"]
+        case Distinct():
+            has_member = op.member is not None
+            return ["d", op.window_s, op.cap, int(has_member), op.member or ""]
+        case Acquire():
+            return ["a", op.lease_id, op.limit, op.ttl_s]
+        case Release():
+            return ["r", op.lease_id]
+        case Flag():
+            return ["f", op.ttl_s, op.value]
+        case GetFlag():
+            return ["g"]
+
+
+def _decode(op: Op, raw: list[Any]) -> Result:
+    match op:
+        case Hit():
+            return HitResult(count=int(raw[0]), over=bool(raw[1]), added=bool(raw[2]))
+        case Get():
+            return CountResult(int(raw[0]))
+        case Distinct():
+            return DistinctResult(count=int(raw[0]), added=bool(raw[1]))
+        case Acquire():
+            return LeaseResult(granted=bool(raw[0]), count=int(raw[1]))
+        case Release():
+            return ReleaseResult(released=bool(raw[0]), count=int(raw[1]))
+        case Flag() | GetFlag():
+            if not raw[0]:
+                return FlagResult(None, None)
+            return FlagResult(str(raw[1]), float(raw[2]))
+
+
+#: The read-only op ``show`` sends for each kind of stored key.
+_SHOW_OPS: dict[Kind, _Encoded] = {
+    Kind.RATE: ["c"],
+    Kind.FLAG: ["g"],
+    Kind.LEASE: ["L"],
+    Kind.DISTINCT: ["D"],
+}
+
+
+def _describe(kind: Kind, raw: list[Any]) -> dict[str, object] | None:
+    """The ``show`` view of one key (same shape as ``memory._describe``)."""
+    match kind:
+        case Kind.RATE:
+            if not raw[0]:
+                return None
+            return {"kind": "rate", "window_s": float(raw[1]), "count": int(raw[0])}
+        case Kind.FLAG:
+            if not raw[0]:
+                return None
+            return {"kind": "flag", "value": str(raw[1]), "ttl_s": float(raw[2])}
+        case Kind.LEASE:
+            if not raw[0]:
+                return None
+            pairs = raw[1:]
+            leases = {str(pairs[j]): float(pairs[j + 1]) for j in range(0, len(pairs), 2)}
+            return {"kind": "lease", "count": int(raw[0]), "leases": leases}
+        case Kind.DISTINCT:
+            if not raw[0]:
+                return None
+            return {"kind": "distinct", "members": int(raw[0])}
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _no_retry() -> Retry:
+    # A script re-sent after a lost reply may run twice (double counting); fail instead.
+    return Retry(NoBackoff(), 0)
+
+
+class _RedisBase(CounterStore):
+    def __init__(
+        self,
+        *,
+        clock: Clock | None,
+        namespace: str,
+        timeout_s: float,
+        allow_time_override: bool,
+    ) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._namespace = namespace
+        self._timeout_s = timeout_s
+        self._allow_time_override = allow_time_override
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    # -- what differs between one Redis and a cluster ----------------------------------
+
+    async def _eval(self, names: Sequence[str], encoded: Sequence[_Encoded]) -> list[Any]:
+        raise NotImplementedError
+
+    async def _run(self, names: Sequence[str], encoded: Sequence[_Encoded]) -> list[list[Any]]:
+        raise NotImplementedError
+
+    def _scan_pages(self, match: str, timeout_s: float) -> AsyncGenerator[list[str], None]:
+        raise NotImplementedError
+
+    async def _delete(self, names: Sequence[str]) -> int:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------
+
+    async def _deadline(self, work: Awaitable[_T], timeout_s: float | None) -> _T:
+        """Await ``work`` under a deadline; translate every store failure."""
+        limit = self._timeout_s if timeout_s is None else timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                return await work
+        except TimeoutError as exc:
+            raise StorageError(f"counter store did not answer within {limit} s") from exc
+        except _STORE_ERRORS as exc:
+            raise StorageError(f"counter store failed: {type(exc).__name__}: {exc}") from exc
+        except ExceptionGroup as group:
+            # Concurrent per-slot scripts: report the store failure, keep anything else.
+            matched, rest = group.split(_STORE_ERRORS)
+            if rest is not None or matched is None:
+                raise
+            first = matched.exceptions[0]
+            raise StorageError(f"counter store failed: {type(first).__name__}: {first}") from group
+
+    def _script_args(self, encoded: Sequence[_Encoded]) -> tuple[str, str]:
+        now = repr(self._clock.time()) if self._allow_time_override else ""
+        return now, json.dumps(encoded, separators=(",", ":"), ensure_ascii=False)
+
+    async def _eval_on(
+        self, client: Redis | RedisCluster, names: Sequence[str], encoded: Sequence[_Encoded]
+    ) -> list[Any]:
+        args = self._script_args(encoded)
+        try:
+            reply = await client.evalsha(SCRIPT_SHA, len(names), *names, *args)
+        except NoScriptError:
+            _log.info("counters.script_reload", keys=len(names))
+            reply = await client.eval(SCRIPT, len(names), *names, *args)
+        decoded: list[Any] = json.loads(reply)
+        return decoded
+
+    async def execute(
+        self, ops: Sequence[Op], *, timeout_s: float | None = None
+    ) -> tuple[Result, ...]:
+        check_batch(ops)
+        if not ops:
+            return ()
+        names = [stored_key(self._namespace, op) for op in ops]
+        encoded = [_encode(op) for op in ops]
+        raw = await self._deadline(self._run(names, encoded), timeout_s)
+        return tuple(_decode(op, r) for op, r in zip(ops, raw, strict=True))
+
+    async def _keys(self, pattern: str, timeout_s: float | None, limit: int | None) -> list[str]:
+        match = _glob_escape(self._namespace) + ":" + pattern
+        names: list[str] = []
+        pages = self._scan_pages(match, self._timeout_s if timeout_s is None else timeout_s)
+        async for page in pages:
+            names.extend(page)
+            if limit is not None and len(names) >= limit:
+                await pages.aclose()
+                break
+        # SCAN may return a key twice (rehashing); keep the first.
+        return list(dict.fromkeys(names))
+
+    async def show(
+        self, pattern: str = "*", *, limit: int = MAX_SHOW, timeout_s: float | None = None
+    ) -> dict[str, object]:
+        found: list[tuple[str, Kind]] = []
+        for name in await self._keys(pattern, timeout_s, limit):
+            parsed = StoredKey.parse(self._namespace, name)
+            if parsed is not None:
+                found.append((name, parsed.kind))
+        out: dict[str, object] = {}
+        for start in range(0, len(found), MAX_BATCH):
+            chunk = found[start : start + MAX_BATCH]
+            names = [name for name, _ in chunk]
+            raw = await self._deadline(
+                self._run(names, [_SHOW_OPS[kind] for _, kind in chunk]), timeout_s
+            )
+            for (name, kind), reply in zip(chunk, raw, strict=True):
+                described = _describe(kind, reply)
+                if described is not None and len(out) < limit:
+                    out[name] = described
+        return out
+
+    async def reset(self, pattern: str = "*", *, timeout_s: float | None = None) -> int:
+        names = await self._keys(pattern, timeout_s, None)
+        deleted = 0
+        for start in range(0, len(names), _SCAN_COUNT):
+            chunk = names[start : start + _SCAN_COUNT]
+            deleted += await self._deadline(self._delete(chunk), timeout_s)
+        return deleted
+
+
+class RedisStore(_RedisBase):
+    """One Redis server (or a proxy that speaks to one): ``redis://host:port/db``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        allow_time_override: bool = False,
+    ) -> None:
+        super().__init__(
+            clock=clock,
+            namespace=namespace,
+            timeout_s=timeout_s,
+            allow_time_override=allow_time_override,
+        )
+        # Deadlines are asyncio timeouts around each await (redis-py drops a connection
+        # whose command was cancelled), so no socket timeouts are needed here.
+        self._client: Redis = Redis.from_url(url, decode_responses=True, retry=_no_retry())
+
+    async def _run(self, names: Sequence[str], encoded: Sequence[_Encoded]) -> list[list[Any]]:
+        return await self._eval_on(self._client, names, encoded)
+
+    async def _scan_pages(self, match: str, timeout_s: float) -> AsyncGenerator[list[str], None]:
+        cursor = 0
+        while True:
+            cursor, page = await self._deadline(
+                self._client.scan(cursor, match=match, count=_SCAN_COUNT), timeout_s
+            )
+            yield [k.decode() if isinstance(k, bytes) else k for k in page]
+            if cursor == 0:
+                return
+
+    async def _delete(self, names: Sequence[str]) -> int:
+        if not names:
+            return 0
+        return int(await self._client.delete(*names))
+
+    async def ping(self, *, timeout_s: float | None = None) -> None:
+        await self._deadline(self._client.ping(), timeout_s)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class RedisClusterStore(_RedisBase):
+    """A Redis Cluster: ``redis+cluster://host:port,host:port`` (any reachable seed nodes)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        allow_time_override: bool = False,
+    ) -> None:
+        super().__init__(
+            clock=clock,
+            namespace=namespace,
+            timeout_s=timeout_s,
+            allow_time_override=allow_time_override,
+        )
+        tls, username, password, nodes = parse_cluster_url(url)
+        self._client: RedisCluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            decode_responses=True,
+            retry=_no_retry(),
+            ssl=tls,
+            username=username,
+            password=password,
+        )
+
+    async def _run(self, names: Sequence[str], encoded: Sequence[_Encoded]) -> list[list[Any]]:
+        # Group by slot (a script may only touch keys of one slot), keep op order inside
+        # each group, run the groups concurrently and put the replies back in op order.
+        groups: dict[int, list[int]] = {}
+        for index, name in enumerate(names):
+            groups.setdefault(key_slot(name.encode()), []).append(index)
+        # Learn the topology before sending: redis-py 8.1 loses connections when several
+        # commands race to initialise a fresh (or, after an error, reset) cluster client
+        # ("Connection closed by server" seen here). A flag check when initialised.
+        await self._client.initialize()
+        if len(groups) == 1:
+            return await self._eval_on(self._client, names, encoded)
+        replies: list[list[Any]] = [[] for _ in names]
+        async with asyncio.TaskGroup() as tasks:
+            running = [
+                (
+                    indices,
+                    tasks.create_task(
+                        self._eval_on(
+                            self._client,
+                            [names[i] for i in indices],
+                            [encoded[i] for i in indices],
+                        )
+                    ),
+                )
+                for indices in groups.values()
+            ]
+        for indices, task in running:
+            for index, reply in zip(indices, task.result(), strict=True):
+                replies[index] = reply
+        return replies
+
+    async def _scan_pages(self, match: str, timeout_s: float) -> AsyncGenerator[list[str], None]:
+        primaries = await self._deadline(self._primaries(), timeout_s)
+        for node in primaries:
+            cursor = 0
+            while True:
+                cursor, page = await self._deadline(
+                    node.execute_command("SCAN", cursor, "MATCH", match, "COUNT", _SCAN_COUNT),
+                    timeout_s,
+                )
+                yield [k.decode() if isinstance(k, bytes) else str(k) for k in page]
+                if int(cursor) == 0:
+                    break
+
+    async def _primaries(self) -> list[ClusterNode]:
+        await self._client.initialize()
+        return list(self._client.get_primaries())
+
+    async def _delete(self, names: Sequence[str]) -> int:
+        if not names:
+            return 0
+        # redis-py splits a multi-key DEL by slot and sends the parts concurrently.
+        return int(await self._client.delete(*names))
+
+    async def ping(self, *, timeout_s: float | None = None) -> None:
+        await self._deadline(self._client.ping(), timeout_s)
+
+    async def close(self) -> None:
+        await self._client.aclose()
