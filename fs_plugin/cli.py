@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--deadline-ms", type=float, default=250.0,
                      help="decision deadline before the trunk's on_error applies")
     run.add_argument("--log-format", choices=("json", "console"), default="json")
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                     default="info")
     run.add_argument("--no-mask", action="store_true", help="log phone numbers unmasked")
 
     check = sub.add_parser("check", help="validate a policy; exit 1 with file:line errors")
@@ -107,7 +109,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fs_plugin.transport.inbound import InboundSettings
     from fs_plugin.transport.outbound import OutboundSettings
 
-    configure_logging(json=args.log_format == "json", mask=not args.no_mask)
+    configure_logging(json=args.log_format == "json", level=args.log_level,
+                      mask=not args.no_mask)
     host, port = _hostport(args.listen, 8084)
     outbound = OutboundSettings(host=host, port=port, decision_deadline_s=args.deadline_ms / 1e3)
     if args.allow:

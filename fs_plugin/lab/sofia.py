@@ -118,7 +118,7 @@ def _sofia_variables(call: LabCall, ident: ChannelIdentity) -> list[tuple[str, s
         ("variable_recovery_profile_name", call.profile),
     ]
     if call.gateway:
-        v.append(("variable_sip_gateway_name", call.gateway))
+        v.append(("variable_sip_gateway", call.gateway))
     if call.pai is not None:
         # sofia keeps only the user part of P-Asserted-Identity (fixtures README point 2).
         v.append(("variable_sip_P-Asserted-Identity", call.pai))

@@ -29,6 +29,7 @@ import structlog
 
 from fs_plugin import esl
 from fs_plugin.causes import sip_status_for
+from fs_plugin.errors import ProtocolError
 from fs_plugin.lab.calls import LabCall
 from fs_plugin.lab.sofia import ChannelIdentity, channel_data_headers, hangup_complete_headers
 
@@ -58,6 +59,9 @@ class CallResult:
     #: Why the dialplan fell back (``refused``, ``socket_error``, ``no_verdict``), else None.
     fallback: str | None
     post_dial_delay_ms: float
+    #: From the channel data written to the controller's first command read: the
+    #: decision latency as FreeSWITCH sees it (None when no channel data was sent).
+    decision_ms: float | None = None
     announcement: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -82,6 +86,8 @@ class _Channel:
     hangup_cause: str | None = None
     announcement: str | None = None
     early_media: bool = False
+    data_sent_at: float | None = None
+    first_command_at: float | None = None
 
 
 class LabSwitch:
@@ -145,8 +151,11 @@ class LabSwitch:
             controller = f"{self.controller_host}:{self.controller_port}"
             headers = channel_data_headers(chan.call, chan.ident, chan.ident.created_us, controller)
             writer.write(esl.encode_channel_data(headers, socket_mode="static", control="full"))
+            chan.data_sent_at = time.perf_counter()
             while True:
                 command = await _next_command(parser, reader, self.read_size)
+                if chan.first_command_at is None:
+                    chan.first_command_at = time.perf_counter()
                 if isinstance(command, esl.ConnectionClosed):
                     return None  # controller let go: the socket app returns
                 if isinstance(command, esl.Exit):
@@ -213,6 +222,8 @@ class LabSwitch:
             cause=cause, rule=v.get("fsp_rule") or None, reason=v.get("fsp_reason") or None,
             label=v.get("effective_caller_id_name"), fallback=fallback,
             post_dial_delay_ms=pdd_ms, announcement=chan.announcement, variables=dict(v),
+            decision_ms=None if chan.data_sent_at is None or chan.first_command_at is None
+            else (chan.first_command_at - chan.data_sent_at) * 1e3,
         )
 
     # -- inbound: the event socket --------------------------------------------------
@@ -226,14 +237,17 @@ class LabSwitch:
         return self.esl_port
 
     async def stop(self) -> None:
-        if self._esl_server is not None:
-            self._esl_server.close()
-            await self._esl_server.wait_closed()
-            self._esl_server = None
+        server, self._esl_server = self._esl_server, None
+        if server is not None:
+            server.close()
         for task in list(self._esl_tasks):
             task.cancel()
         if self._esl_tasks:
             await asyncio.wait(set(self._esl_tasks))
+        if server is not None:
+            # Connections are closed by now; bounded anyway, a stop must never hang.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
 
     def _esl_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sub = _EventSubscriber(self, reader, writer)
@@ -321,7 +335,7 @@ class _EventSubscriber:
                 else:
                     w.write(esl.encode_command_reply("-ERR command not found"))
                 await w.drain()
-        except (ConnectionError, esl.ProtocolError):
+        except (ConnectionError, ProtocolError):
             return
         finally:
             self.switch._subscribers.discard(self)

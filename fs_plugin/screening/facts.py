@@ -45,7 +45,9 @@ def facts_from_channel_data(headers: Mapping[str, str]) -> CallFacts:
         caller_id_name=_opt(headers, "Caller-Caller-ID-Name"),
         trunk_hint=_opt(headers, "variable_fsp_trunk"),
         sofia_profile=_opt(headers, "variable_sofia_profile_name"),
-        gateway=_opt(headers, "variable_sip_gateway_name"),
+        # sofia names the gateway of an inbound call `sip_gateway`; `sip_gateway_name`
+        # is set on legs it originates, kept as a second choice.
+        gateway=_opt(headers, "variable_sip_gateway") or _opt(headers, "variable_sip_gateway_name"),
         network_ip=_opt(headers, "variable_sip_network_ip"),
         call_id=_opt(headers, "variable_sip_call_id"),
         user_agent=_opt(headers, "variable_sip_user_agent"),

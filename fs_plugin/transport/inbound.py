@@ -110,6 +110,10 @@ class InboundClient:
         timeout = timeout if timeout is not None else self.settings.api_timeout_s
         async with asyncio.timeout(timeout), self._api_lock:
             reply = await self._request(esl.Api(command))
+        if isinstance(reply, esl.CommandReply):
+            # A socket without `full` control answers `api` with a command/reply -ERR
+            # (capture out_sync_socket_not_full).
+            raise CommandFailed(f"api {command}", reply.reply_text.removeprefix("-ERR").strip())
         assert isinstance(reply, esl.ApiResponse)
         if not reply.ok:
             raise CommandFailed(f"api {command}", reply.body.removeprefix("-ERR").strip())

@@ -15,6 +15,7 @@ Failure handling, per connection and never beyond it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import structlog
 
 from fs_plugin import esl
-from fs_plugin.errors import ProtocolError
+from fs_plugin.errors import LocalProtocolError, ProtocolError
 from fs_plugin.screening.facts import facts_from_channel_data
 from fs_plugin.screening.model import CallFacts, Decision
 from fs_plugin.transport.actions import decision_commands
@@ -152,16 +153,18 @@ class OutboundServer:
         """Stop accepting, let in-flight calls finish (up to ``grace_s``), then cancel the rest."""
         self._stopping = True
         await self.health.stop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        if server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
         log.info("outbound_stopped", calls=self.stats["calls"])
 
     def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -236,7 +239,14 @@ class OutboundServer:
             decision = self._fallback(facts, f"internal error: {type(exc).__name__}")
             log_.exception("decision_failed")
         commands: list[esl.SendMsg | esl.Exit] = [*decision_commands(decision), esl.Exit()]
-        peer.writer.write(b"".join(peer.conn.send(c) for c in commands))
+        try:
+            wire = b"".join(peer.conn.send(c) for c in commands)
+        except LocalProtocolError:
+            # FreeSWITCH already said goodbye (the caller hung up while we decided):
+            # there is no channel left to act on.
+            log_.info("call_gone_before_decision", verdict=decision.verdict.value)
+            return
+        peer.writer.write(wire)
         latency = time.perf_counter() - started
         self.stats["calls"] += 1
         record = DecisionRecord(facts, decision, latency, time.time())

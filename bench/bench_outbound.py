@@ -1,0 +1,115 @@
+"""Calls per second and decision latency through the outbound socket.
+
+The controller runs as its own process (``fs-plugin run``), exactly as on a switch;
+this script plays FreeSWITCH with the lab switch in another process, over loopback
+TCP, one connection per call as the synchronous ``socket`` app makes them.
+
+    python bench/bench_outbound.py --calls 20000 --concurrency 64      # throughput
+    python bench/bench_outbound.py --rate 1000 --seconds 10            # latency at a rate
+
+Decision latency is measured where FreeSWITCH would see it: from the channel data
+written to the controller's first command read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fs_plugin.lab.calls import LabCall
+from fs_plugin.lab.switch import CallResult, LabSwitch
+
+REPO = Path(__file__).resolve().parents[1]
+
+MIX = [
+    LabCall(from_user="02088881234", to="13900001111", trunk="ent-1", pai="02088881234"),
+    LabCall(from_user="02155550123", to="13900001113", trunk="ent-1"),
+    LabCall(from_user="+8613900002222", to="13900001117", trunk="intl-gw"),
+    LabCall(from_user="02088887777", to="13900001120", trunk="ent-1"),
+    LabCall(from_user="0999123", to="13900001115", trunk="ent-1"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def _report(label: str, results: list[CallResult], elapsed: float) -> None:
+    lat = [r.decision_ms for r in results if r.decision_ms is not None]
+    fallbacks = sum(1 for r in results if r.fallback)
+    print(f"{label}: {len(results)} calls in {elapsed:.2f} s = {len(results) / elapsed:,.0f} "
+          f"calls/s; decision latency p50 {statistics.median(lat):.2f} ms, "
+          f"p99 {_pct(lat, 0.99):.2f} ms, max {max(lat):.2f} ms; fallbacks {fallbacks}")
+
+
+async def _throughput(port: int, n: int, concurrency: int) -> None:
+    switch = LabSwitch("127.0.0.1", port)
+    calls = [MIX[i % len(MIX)] for i in range(n)]
+    await switch.place_all(calls[: min(500, n)], concurrency)  # warm-up
+    started = time.perf_counter()
+    results = await switch.place_all(calls, concurrency)
+    _report("throughput", results, time.perf_counter() - started)
+
+
+async def _paced(port: int, rate: float, seconds: float) -> None:
+    switch = LabSwitch("127.0.0.1", port)
+    n = int(rate * seconds)
+    tasks = []
+    started = time.perf_counter()
+    for i in range(n):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(switch.place(MIX[i % len(MIX)])))
+    results = list(await asyncio.gather(*tasks))
+    _report(f"paced {rate:.0f}/s", results, time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--rate", type=float, default=None)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "fs_plugin.cli", "run", "--policy", str(REPO / "policies"),
+         "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        if args.rate:
+            asyncio.run(_paced(port, args.rate, args.seconds))
+        else:
+            asyncio.run(_throughput(port, args.calls, args.concurrency))
+    finally:
+        controller.terminate()
+        controller.wait(10)
+
+
+if __name__ == "__main__":
+    main()
