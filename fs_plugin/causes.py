@@ -1,17 +1,17 @@
 """Hangup causes: FreeSWITCH name, Q.850 code and the SIP final response sofia sends.
 
-The table is data, written once. Every row except ``UNWANTED`` was measured on a
-real FreeSWITCH 1.10.12 (shared fixtures ``esl/more/sip_hangup_cause_map.*``:
-``hangup <cause>`` on an unanswered inbound call). ``UNWANTED`` (RFC 8197)
-maps to 607 per ``esl/out_sync_block_unwanted`` and the fixtures README point 10. A cause FreeSWITCH does not know becomes NORMAL_CLEARING on the
-wire, which sofia answers with 480.
+The table is data, written once. Every row was measured on a real FreeSWITCH
+1.10.12: the shared fixtures ``esl/more/sip_hangup_cause_map.*`` (``hangup
+<cause>`` on an unanswered inbound call) and, for ``UNWANTED`` (RFC 8197, 607),
+``esl/out_sync_block_unwanted``. A cause FreeSWITCH does not know becomes
+NORMAL_CLEARING on the wire, which sofia answers with 480.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CAUSES", "Cause", "UNKNOWN_CAUSE_STATUS", "cause_by_name", "sip_status_for"]
+__all__ = ["CAUSES", "UNKNOWN_CAUSE_STATUS", "Cause", "cause_by_name", "sip_status_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,6 @@ def cause_by_name(name: str) -> Cause | None:
 
 
 def sip_status_for(name: str) -> int:
-    """The SIP final status a real FreeSWITCH sends when hanging up an unanswered call with ``name``."""
+    """The SIP status a real FreeSWITCH sends hanging up an unanswered call with ``name``."""
     cause = _BY_NAME.get(name)
     return cause.sip_status if cause is not None else UNKNOWN_CAUSE_STATUS

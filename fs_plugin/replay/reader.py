@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-import dpkt  # type: ignore[import-untyped]  # dpkt ships no type information
+import dpkt  # dpkt ships no type information
 import structlog
 
 from fs_plugin.replay.dialogs import (

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dpkt  # type: ignore[import-untyped]  # dpkt ships no type information
+import dpkt  # dpkt ships no type information
 
 __all__ = ["SWITCH_IP", "SWITCH_PORT", "SynthCall", "synth_calls", "write_pcap"]
 

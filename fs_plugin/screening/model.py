@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-__all__ = ["CallFacts", "Decision", "Mode", "Outcome", "RuleResult", "Verdict", "outcome_from_event"]
+__all__ = [
+    "CallFacts", "Decision", "Mode", "Outcome", "RuleResult", "Verdict", "outcome_from_event",
+]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 

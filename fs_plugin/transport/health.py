@@ -11,6 +11,7 @@ healthy for a hold period (hysteresis, so it does not flap).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,10 +59,8 @@ class HealthMonitor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def observe(self, lag_s: float, now: float) -> None:

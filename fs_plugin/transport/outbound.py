@@ -210,10 +210,8 @@ class OutboundServer:
             log.warning("outbound_peer_timeout", call_uuid=uuid)
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def _answer(self, peer: _Peer, data: esl.ChannelData) -> None:
         started = time.perf_counter()

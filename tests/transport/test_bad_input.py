@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from fsp_rig import Rig
 from structlog.testing import capture_logs
 
 from fs_plugin.lab.calls import LabCall
-
-from fsp_rig import Rig
 
 GOOD = LabCall(from_user="02088881234", to="13900001111", trunk="ent-1")
 
@@ -35,7 +34,7 @@ async def test_garbage_closes_only_that_connection(rig: Rig) -> None:
 
 async def test_half_frame_then_eof_is_logged_not_raised(rig: Rig) -> None:
     with capture_logs() as logs:
-        reader, writer = await _connect(rig)
+        _reader, writer = await _connect(rig)
         writer.write(b"Event-Name: CHANNEL_DATA\nUnique-ID: abc")
         await writer.drain()
         writer.close()
@@ -79,7 +78,7 @@ async def test_switch_hangs_up_mid_decision(rig: Rig) -> None:
 
     headers = channel_data_headers(GOOD, ChannelIdentity.new(1, 1), 1, "127.0.0.1:0")
     with capture_logs() as logs:
-        reader, writer = await _connect(rig)
+        _reader, writer = await _connect(rig)
         writer.write(esl.encode_channel_data(headers))
         await writer.drain()
         await asyncio.wait_for(gate.wait(), 2.0)

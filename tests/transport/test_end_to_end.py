@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fs_plugin.lab.calls import LabCall, load_calls
-
 from fsp_rig import Rig
+
+from fs_plugin.lab.calls import LabCall, load_calls
 
 
 async def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

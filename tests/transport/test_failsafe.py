@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fsp_rig import make_rig
 from structlog.testing import capture_logs
 
 from fs_plugin.lab.calls import LabCall
 from fs_plugin.lab.switch import LabSwitch
 from fs_plugin.screening.model import CallFacts, Decision
-
-from fsp_rig import Rig, make_rig
 
 SPOOFED = dict(from_user="02155550123", to="13900001113", trunk="ent-1")
 
@@ -100,7 +99,7 @@ async def test_overloaded_controller_stops_accepting_then_recovers(policy_dir: P
         assert ok.verdict == "block" and ok.fallback is None
         # A real stall of the event loop (e.g. a GC pause or a blocking bug): 200 ms.
         with capture_logs() as logs:
-            time.sleep(0.2)
+            time.sleep(0.2)  # noqa: ASYNC251 - the stall under test
             await asyncio.sleep(0.05)  # let the probe see the lag
             assert not rig.service.outbound.accepting
             started = time.perf_counter()
