@@ -92,9 +92,10 @@ def _subscriber(number: str, params: list[str], phone: bool) -> str:
     return number
 
 
-# A user part holding these is the debris of a broken header, not a user part; refusing it
+# A user part holding these (or a scheme-like "sip:") is the debris of a broken header, not
+# a user part; refusing it
 # also makes user_part idempotent, so callers may apply it before classify() does.
-_NOT_IN_USER = frozenset('<>"@')
+_NOT_IN_USER = frozenset('<>"@:')
 
 
 def user_part(value: str) -> str:
