@@ -23,10 +23,24 @@ __all__ = [
     "CID_MALFORMED",
     "CID_NOT_ALLOWED",
     "CID_SUBSCRIBER_NUMBER_AS_BUSINESS",
+    "CONSENT_DNC",
+    "CONSENT_REQUIRED",
+    "CONTRACT_HOURS",
     "CONTRACT_SUSPENDED",
+    "CONTRACT_TARGETS",
+    "COUNTER_RULES",
     "DEFAULT_LABEL_TEXT",
+    "PATTERN_BOMBING",
+    "PATTERN_WANGIRI",
+    "RATE_CALLEE",
+    "RATE_CALLER",
+    "RATE_CONCURRENCY",
+    "RATE_PAIR",
+    "RATE_TRUNK_CPS",
+    "REGION_STRICT",
     "RULES",
     "RULE_ORDER",
+    "SYSTEM_COUNTERS_UNAVAILABLE",
     "SYSTEM_FALLBACK",
     "TRUNK_UNKNOWN",
     "LabelCategory",
@@ -103,6 +117,21 @@ CID_MALFORMED = "cid.malformed"
 CID_FAKE_PLUS86 = "cid.fake_plus86"
 CID_NOT_ALLOWED = "cid.not_allowed"
 CID_SUBSCRIBER_NUMBER_AS_BUSINESS = "cid.subscriber_number_as_business"
+CONTRACT_HOURS = "contract.hours"
+CONTRACT_TARGETS = "contract.targets"
+CONSENT_DNC = "consent.dnc"
+CONSENT_REQUIRED = "consent.required"
+RATE_CALLER = "rate.caller"
+RATE_TRUNK_CPS = "rate.trunk_cps"
+RATE_CALLEE = "rate.callee"
+RATE_PAIR = "rate.pair"
+RATE_CONCURRENCY = "rate.concurrency"
+PATTERN_BOMBING = "pattern.bombing"
+PATTERN_WANGIRI = "pattern.wangiri"
+REGION_STRICT = "region.strict"
+#: The counter store failed (or none is configured) and the trunk's ``on_error`` is
+#: ``block``. Configurable like a rule (mode, cause), evaluated by the engine itself.
+SYSTEM_COUNTERS_UNAVAILABLE = "system.counters_unavailable"
 #: Not a configurable rule: the id a fallback decision (``on_error``) carries.
 SYSTEM_FALLBACK = "system.fallback"
 
@@ -147,19 +176,34 @@ RULE_ORDER: tuple[RuleSpec, ...] = (
         _BLOCK,
     ),
     RuleSpec(CID_NOT_ALLOWED, "caller ID outside the trunk's allowed caller IDs", _BLOCK),
-    _reserved("contract.hours", "outside the contract's calling hours"),
-    _reserved("contract.targets", "callee outside the contract's permitted targets"),
-    _reserved("consent.dnc", "marketing call to a number that refused"),
-    _reserved("consent.required", "marketing call to a number not on the consent list"),
-    _reserved("rate.caller", "calls per caller ID over the cap"),
-    _reserved("rate.trunk", "calls per second on the trunk over the cap"),
-    _reserved("rate.callee", "calls to one callee over the cap"),
-    _reserved("rate.pair", "calls from one caller to one callee over the cap"),
-    _reserved("rate.concurrency", "concurrent calls on the trunk over the cap"),
-    _reserved("pattern.bombing", "one callee flooded with calls (呼死你)"),
-    _reserved("pattern.wangiri", "many short unanswered calls (响一声)", _BLOCK_OR_WARN),
-    _reserved("region.strict", "stricter caps for key regions", _BLOCK_OR_WARN),
+    RuleSpec(CONTRACT_HOURS, "outside the contract's calling hours", _BLOCK),
+    RuleSpec(CONTRACT_TARGETS, "callee outside the contract's permitted targets", _BLOCK),
+    RuleSpec(CONSENT_DNC, "marketing call to a number that refused", _BLOCK),
+    RuleSpec(CONSENT_REQUIRED, "marketing call to a number not on the consent list", _BLOCK),
+    RuleSpec(RATE_CALLER, "calls per caller ID over the contract's cap", _BLOCK),
+    RuleSpec(RATE_TRUNK_CPS, "calls per second on the trunk over the cap", _BLOCK),
+    RuleSpec(RATE_CALLEE, "calls to one callee over the cap", _BLOCK),
+    RuleSpec(RATE_PAIR, "calls from one caller to one callee over the cap", _BLOCK),
+    RuleSpec(RATE_CONCURRENCY, "concurrent calls on the trunk over the cap", _BLOCK),
+    RuleSpec(PATTERN_BOMBING, "one callee flooded with calls (呼死你)", _BLOCK),
+    RuleSpec(PATTERN_WANGIRI, "caller flagged for many short unanswered calls (响一声)",
+             _BLOCK_OR_WARN),
+    RuleSpec(REGION_STRICT, "a key region's stricter cap exceeded", _BLOCK_OR_WARN),
     *_LABEL_SPECS,
+    # Last: any specific block above is the better reason to give; this one only
+    # says that the counter-based rules could not be evaluated (see engine.decide).
+    RuleSpec(
+        SYSTEM_COUNTERS_UNAVAILABLE,
+        "counter store unavailable on a trunk whose on_error is block",
+        _BLOCK,
+        cause="NORMAL_TEMPORARY_FAILURE",
+    ),
+)
+
+#: Rules that read the counter store; without it they are recorded as not evaluated.
+COUNTER_RULES: frozenset[str] = frozenset(
+    {RATE_CALLER, RATE_TRUNK_CPS, RATE_CALLEE, RATE_PAIR, RATE_CONCURRENCY, PATTERN_BOMBING,
+     PATTERN_WANGIRI, REGION_STRICT}
 )
 
 RULES: MappingProxyType[str, RuleSpec] = MappingProxyType({s.id: s for s in RULE_ORDER})

@@ -26,7 +26,14 @@ import yaml
 
 from fs_plugin.errors import ConfigError
 from fs_plugin.policy.catalogue import RULES
-from fs_plugin.policy.models import Check, PolicyFile, TrunkKind
+from fs_plugin.policy.lists import (
+    PolicyData,
+    read_calendar,
+    read_data_file,
+    read_label_csv,
+    read_number_csv,
+)
+from fs_plugin.policy.models import Caps, Check, Hours, PolicyFile, TrunkKind, Window
 from fs_plugin.policy.snapshot import PolicySnapshot, compile_snapshot, label_key
 
 __all__ = ["check_policy", "load_policy", "parse_file", "read_sources"]
@@ -352,8 +359,8 @@ def _collect(path: str | Path) -> tuple[PolicySnapshot | None, list[ConfigError]
     sources = read_sources(path)
     parsed: list[tuple[PolicyFile, _FileReader]] = []
     errors: list[ConfigError] = []
-    for name, data in sources:
-        model, reader, errs = parse_file(name, data)
+    for name, raw in sources:
+        model, reader, errs = parse_file(name, raw)
         errors.extend(errs)
         if model is not None and reader is not None:
             parsed.append((model, reader))
@@ -361,13 +368,93 @@ def _collect(path: str | Path) -> tuple[PolicySnapshot | None, list[ConfigError]
     if errors:
         errors.sort(key=lambda e: (e.file or "", e.line or 0, e.column or 0))
         return None, errors
+    # Data files only once the YAML is sound: a broken YAML file can leave references
+    # half-read, and reading a million-line list to report a typo elsewhere helps no one.
+    root = Path(path)
+    base = root if root.is_dir() else root.parent
+    data, data_files, errors = _load_data(parsed, base)
+    if errors:
+        errors.sort(key=lambda e: (e.file or "", e.line or 0, e.column or 0))
+        return None, errors
     digest = hashlib.sha256()
-    for name, data in sources:
+    # The data files are part of the policy: a new DNC export is a new version.
+    for name, content in [*sources, *data_files]:
         digest.update(Path(name).name.encode())
         digest.update(b"\0")
-        digest.update(hashlib.sha256(data).digest())
+        digest.update(hashlib.sha256(content).digest())
     version = digest.hexdigest()[:12]
-    return compile_snapshot([m for m, _ in parsed], version, tuple(n for n, _ in sources)), []
+    names = tuple(n for n, _ in sources) + tuple(n for n, _ in data_files)
+    return compile_snapshot([m for m, _ in parsed], version, names, data), []
+
+
+def _data_refs(model: PolicyFile) -> list[tuple[str, str, str]]:
+    """(kind, key, reference) of every data file ``model`` names."""
+    refs: list[tuple[str, str, str]] = []
+    for i, c in enumerate(model.customers):
+        contract = c.contract
+        if contract is None:
+            continue
+        base = f"customers[{i}].contract"
+        if contract.hours is not None and contract.hours.holidays is not None:
+            refs.append(("calendar", f"{base}.hours.holidays", contract.hours.holidays))
+        if contract.consent is not None:
+            for j, ref in enumerate(contract.consent.whitelist):
+                refs.append(("consent", f"{base}.consent.whitelist[{j}]", ref))
+            for j, ref in enumerate(contract.consent.dnc):
+                refs.append(("dnc", f"{base}.consent.dnc[{j}]", ref))
+    if model.industries is not None:
+        for f in dataclasses.fields(model.industries):
+            terms = getattr(model.industries, f.name)
+            if terms is not None and terms.hours is not None and terms.hours.holidays:
+                refs.append(("calendar", f"industries.{f.name}.hours.holidays",
+                             terms.hours.holidays))
+    if model.lists is not None:
+        refs.extend(("dnc", f"lists.dnc[{j}]", ref) for j, ref in enumerate(model.lists.dnc))
+        refs.extend(("labels", f"lists.labels[{j}]", ref)
+                    for j, ref in enumerate(model.lists.labels))
+    return refs
+
+
+def _load_data(
+    parsed: list[tuple[PolicyFile, _FileReader]], base: Path
+) -> tuple[PolicyData, list[tuple[str, bytes]], list[ConfigError]]:
+    """Read every data file the policy names, relative to the policy's directory.
+
+    A file named twice is read once; naming one file both as a consent list and a
+    DNC list is an error (the two have different columns).
+    """
+    data = PolicyData()
+    files: list[tuple[str, bytes]] = []
+    errors: list[ConfigError] = []
+    kinds: dict[str, str] = {}
+    for model, reader in parsed:
+        for kind, key, ref in _data_refs(model):
+            if ref in kinds:
+                if kinds[ref] != kind:
+                    errors.append(_located(
+                        reader, key, f"{ref!r} is already used as a {kinds[ref]} file"))
+                continue
+            kinds[ref] = kind
+            path = base / ref
+            try:
+                content = read_data_file(path)
+            except ConfigError as exc:
+                errors.append(_located(reader, key, f"{ref}: {exc.message}"))
+                continue
+            name = str(path)
+            files.append((name, content))
+            try:
+                if kind == "calendar":
+                    data.calendars[ref], errs = read_calendar(name, content)
+                elif kind == "labels":
+                    data.labels[ref], errs = read_label_csv(name, content)
+                else:
+                    data.numbers[ref], errs = read_number_csv(
+                        name, content, evidence=kind == "consent")
+            except ConfigError as exc:
+                errs = [exc]
+            errors.extend(errs)
+    return data, files, errors
 
 
 def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigError]:
@@ -437,6 +524,12 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
                 allowed = " | ".join(v.value for v in spec.verdicts)
                 err(reader, f"{key}.verdict",
                     f"rule {rule_id} cannot {cfg.verdict.value}; allowed: {allowed}")
+            if cfg.min_confidence is not None:
+                if spec.family != "label":
+                    err(reader, f"{key}.min_confidence",
+                        "min_confidence applies to label.* rules only")
+                elif not 0.0 <= cfg.min_confidence <= 1.0:
+                    err(reader, f"{key}.min_confidence", "must be between 0.0 and 1.0")
         if model.defaults is not None:
             if defaults_seen is not None:
                 err(reader, "defaults", f"defaults already set in {defaults_seen}")
@@ -445,6 +538,8 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
             d = model.defaults
             if not 0.0 <= d.label_min_confidence <= 1.0:
                 err(reader, "defaults.label_min_confidence", "must be between 0.0 and 1.0")
+
+    _check_terms(parsed, err)
 
     labels_seen: dict[str, str] = {}
     for model, reader in parsed:
@@ -461,6 +556,99 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
             else:
                 labels_seen[k] = _where(reader, f"{base}.number")
     return errors
+
+
+_Err = typing.Callable[[_FileReader, str, str], None]
+
+
+def _check_hours(hours: Hours | None, key: str, reader: _FileReader, err: _Err) -> None:
+    if hours is None:
+        return
+    if not hours.windows:
+        err(reader, f"{key}.windows", "at least one time window is needed")
+    if not hours.weekdays:
+        err(reader, f"{key}.weekdays", "at least one weekday is needed")
+
+
+def _check_window(w: Window | None, key: str, reader: _FileReader, err: _Err) -> None:
+    if w is None:
+        return
+    for f in dataclasses.fields(w):
+        value = getattr(w, f.name)
+        if value is not None and value < 0:
+            err(reader, f"{key}.{f.name}", "a cap cannot be negative")
+
+
+def _check_caps(caps: Caps | None, key: str, reader: _FileReader, err: _Err) -> None:
+    if caps is None:
+        return
+    for name in ("caller", "callee", "pair"):
+        _check_window(getattr(caps, name), f"{key}.{name}", reader, err)
+    for name in ("trunk_cps", "concurrency"):
+        value = getattr(caps, name)
+        if value is not None and value < 0:
+            err(reader, f"{key}.{name}", "a cap cannot be negative")
+    if caps.max_call_s is not None and caps.max_call_s < 1:
+        err(reader, f"{key}.max_call_s", "must be at least 1 second")
+
+
+def _check_terms(parsed: list[tuple[PolicyFile, _FileReader]], err: _Err) -> None:
+    """Contracts, industries, key regions, patterns: values and single-file sections."""
+    once: dict[str, str] = {}
+    region_ids: dict[str, str] = {}
+    for model, reader in parsed:
+        for section in ("industries", "patterns"):
+            if getattr(model, section) is None:
+                continue
+            if section in once:
+                err(reader, section, f"{section} already set in {once[section]}")
+            else:
+                once[section] = _where(reader, section)
+        for i, c in enumerate(model.customers):
+            if c.contract is None:
+                continue
+            base = f"customers[{i}].contract"
+            _check_hours(c.contract.hours, f"{base}.hours", reader, err)
+            _check_caps(c.contract.caps, f"{base}.caps", reader, err)
+        if model.industries is not None:
+            for f in dataclasses.fields(model.industries):
+                terms = getattr(model.industries, f.name)
+                if terms is not None:
+                    _check_hours(terms.hours, f"industries.{f.name}.hours", reader, err)
+                    _check_caps(terms.caps, f"industries.{f.name}.caps", reader, err)
+        for i, r in enumerate(model.key_regions):
+            base = f"key_regions[{i}]"
+            if r.id in region_ids:
+                err(reader, f"{base}.id",
+                    f"duplicate key region {r.id!r} (first in {region_ids[r.id]})")
+            else:
+                region_ids[r.id] = _where(reader, f"{base}.id")
+            if not r.regions:
+                err(reader, f"{base}.regions", "at least one area code or place name is needed")
+            if r.factor is not None and not 0.0 < r.factor <= 1.0:
+                err(reader, f"{base}.factor", "must be more than 0 and at most 1")
+            if r.factor is None and r.caps is None:
+                err(reader, base, "a key region needs a factor, caps or both")
+            _check_caps(r.caps, f"{base}.caps", reader, err)
+        p = model.patterns
+        if p is not None and p.bombing is not None:
+            b = p.bombing
+            for name in ("window_s", "flag_period_s", "min_callers"):
+                if getattr(b, name) < 1:
+                    err(reader, f"patterns.bombing.{name}", "must be at least 1")
+            for name in ("per_caller", "calls"):
+                if getattr(b, name) < 0:
+                    err(reader, f"patterns.bombing.{name}", "cannot be negative")
+        if p is not None and p.wangiri is not None:
+            w = p.wangiri
+            if not w.max_ring_s > 0:
+                err(reader, "patterns.wangiri.max_ring_s", "must be more than 0")
+            for name in ("window_s", "flag_period_s"):
+                if getattr(w, name) < 1:
+                    err(reader, f"patterns.wangiri.{name}", "must be at least 1")
+            for name in ("short_calls", "callees"):
+                if getattr(w, name) < 0:
+                    err(reader, f"patterns.wangiri.{name}", "cannot be negative")
 
 
 def _node(reader: _FileReader, key: str) -> yaml.Node | None:

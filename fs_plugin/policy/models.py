@@ -24,24 +24,42 @@ from types import MappingProxyType
 from typing import Annotated, Any
 
 from fs_plugin.causes import cause_by_name
-from fs_plugin.numbering import NumberSet, classify, parse_range, user_part
+from fs_plugin.numbering import AREA_CODES, NumberSet, classify, parse_range, user_part
 from fs_plugin.policy.catalogue import LabelCategory
 from fs_plugin.screening.model import Mode, Verdict
 
 __all__ = [
     "Action",
+    "Bombing",
+    "BusinessType",
     "CallerIds",
+    "Caps",
     "Check",
+    "Consent",
+    "Contract",
     "Customer",
     "CustomerStatus",
     "Defaults",
+    "Hours",
+    "Industries",
     "Industry",
+    "IndustryTerms",
+    "KeyRegion",
     "Label",
+    "Lists",
+    "Patterns",
     "PolicyFile",
+    "RegionSide",
     "RuleConfig",
+    "TargetClass",
+    "Targets",
     "Trunk",
     "TrunkKind",
     "TrunkMatch",
+    "Wangiri",
+    "Weekday",
+    "Window",
+    "parse_time_window",
 ]
 
 
@@ -118,6 +136,56 @@ def _check_sound(text: str) -> None:
         raise ValueError(f"{text!r} is not a usable sound file path")
 
 
+_TIME_WINDOW_RE = re.compile(r"([0-2][0-9]):([0-5][0-9])-([0-2][0-9]):([0-5][0-9])")
+
+
+def parse_time_window(text: str) -> tuple[int, int]:
+    """``'HH:MM-HH:MM'`` as (start, end) minutes after local midnight; end may be 1440.
+
+    An end at or before the start crosses midnight (``22:00-06:00``); ``00:00-24:00``
+    is the whole day. Raises ``ValueError`` with a message for the policy editor.
+    """
+    m = _TIME_WINDOW_RE.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"{text!r} is not a time window HH:MM-HH:MM (e.g. 09:00-20:00)")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start >= 24 * 60 or end > 24 * 60:
+        raise ValueError(f"{text!r}: hours run from 00:00 to 24:00")
+    if start == end:
+        raise ValueError(f"{text!r} is an empty window (write 00:00-24:00 for the whole day)")
+    return start, end
+
+
+def _check_time_window(text: str) -> str:
+    parse_time_window(text)
+    return text.strip()
+
+
+def _check_region(text: str) -> str:
+    # An area code (with its trunk 0) or a place name as it appears in the number
+    # attribution (海南, 海口, 广东省广州市). Codes are checked against the numbering
+    # plan so a typo does not silently match nothing.
+    value = text.strip()
+    if not value:
+        raise ValueError("a region must not be empty")
+    if value.isdigit():
+        if not value.startswith("0") or value[1:] not in AREA_CODES:
+            raise ValueError(f"{text!r} is not a Chinese area code (with its 0, e.g. 0898)")
+    elif any(c.isdigit() for c in value):
+        raise ValueError(f"{text!r}: write an area code (0898) or a place name (海南), not both")
+    return value
+
+
+def _check_file(text: str) -> str:
+    # Resolved against the directory of the YAML file that names it (loader.py); only
+    # the shape is checked here, the file itself when the policy is loaded.
+    value = text.strip()
+    if not value or any(c in value for c in "\n\r\t\0"):
+        raise ValueError(f"{text!r} is not a usable file path")
+    return value
+
+
 Id = Annotated[str, Check("id", "identifier", _check_id, _ID_RE.pattern)]
 NumberText = Annotated[
     str,
@@ -141,6 +209,28 @@ CauseName = Annotated[str, Check("cause", "FreeSWITCH hangup cause name", _check
 Cidr = Annotated[str, Check("cidr", "IPv4 or IPv6 network, e.g. 192.0.2.0/24", _check_cidr)]
 TimezoneName = Annotated[str, Check("timezone", "IANA time zone", _check_timezone)]
 SoundPath = Annotated[str, Check("sound", "sound file FreeSWITCH can play", _check_sound)]
+TimeWindowText = Annotated[
+    str,
+    Check(
+        "time-window",
+        "local time window HH:MM-HH:MM, e.g. 09:00-20:00 (an end before the start crosses "
+        "midnight)",
+        _check_time_window,
+        _TIME_WINDOW_RE.pattern,
+    ),
+]
+RegionText = Annotated[
+    str,
+    Check(
+        "region",
+        "area code with its 0 (0898) or a place name from the number attribution (海南)",
+        _check_region,
+        numeric_ok=True,
+    ),
+]
+FilePath = Annotated[
+    str, Check("file", "data file path, relative to the YAML file naming it", _check_file)
+]
 
 
 def doc(text: str, default: Any = ..., factory: Callable[[], Any] | None = None) -> Any:
@@ -177,6 +267,218 @@ class Industry(StrEnum):
     HR = "hr"
     TOURISM = "tourism"
     OTHER = "other"
+
+
+class BusinessType(StrEnum):
+    """What a customer's calls are for; ``marketing`` makes every trunk of it a marketing
+    trunk (consent rules apply), whatever the trunk's own ``marketing`` says."""
+
+    MARKETING = "marketing"
+    CUSTOMER_SERVICE = "customer_service"
+    NOTIFICATION = "notification"
+    OTHER = "other"
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class TargetClass(StrEnum):
+    """Callee classes a contract may permit (the numbering package's classes)."""
+
+    MOBILE = "mobile"
+    FIXED = "fixed"
+    SERVICE = "service"
+    TOLL_FREE = "toll_free"
+    SHORT_CODE = "short_code"
+    INTERNATIONAL = "international"
+
+
+class RegionSide(StrEnum):
+    CALLER = "caller"
+    CALLEE = "callee"
+    EITHER = "either"
+
+
+_ALL_WEEKDAYS = tuple(Weekday)
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """Permitted calling hours, in the trunk's time zone (rule contract.hours)."""
+
+    windows: tuple[TimeWindowText, ...] = doc(
+        "permitted local time windows HH:MM-HH:MM (start inclusive, end exclusive)",
+        ("00:00-24:00",),
+    )
+    weekdays: tuple[Weekday, ...] = doc(
+        "days calls are permitted: mon tue wed thu fri sat sun", _ALL_WEEKDAYS
+    )
+    holidays: FilePath | None = doc(
+        "calendar file (CSV `date,kind[,name]` or YAML `holidays:`/`workdays:` lists): "
+        "no calls on a holiday; a make-up workday (调休) counts as mon-fri",
+        None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Whom a contract may call (rule contract.targets). Empty lists mean any."""
+
+    classes: tuple[TargetClass, ...] = doc(
+        "permitted callee classes: mobile | fixed | service | toll_free | short_code | "
+        "international",
+        (),
+    )
+    regions: tuple[RegionText, ...] = doc(
+        "permitted callee regions: area codes (0898) or attribution names (海南, 广州)", ()
+    )
+    exclude_regions: tuple[RegionText, ...] = doc("regions never to be called", ())
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Calls allowed per sliding window; unset means no cap for that window."""
+
+    per_minute: int | None = doc("calls per sliding 60 s", None)
+    per_hour: int | None = doc("calls per sliding hour", None)
+    per_day: int | None = doc("calls per sliding 24 h", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Frequency caps (rate.*). Each value left unset is inherited (industry → contract)."""
+
+    caller: Window | None = doc("per caller ID (rate.caller)", None)
+    trunk_cps: int | None = doc("calls per second per trunk (rate.trunk_cps)", None)
+    concurrency: int | None = doc("concurrent calls per trunk (rate.concurrency)", None)
+    max_call_s: int | None = doc(
+        "longest call, seconds: a concurrency slot whose hangup is lost frees itself after "
+        "this (default 7200)",
+        None,
+    )
+    callee: Window | None = doc("per callee, per customer (rate.callee)", None)
+    pair: Window | None = doc("per caller → callee pair (rate.pair)", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """Consent whitelist and do-not-call lists of one customer (consent.*)."""
+
+    whitelist: tuple[FilePath, ...] = doc(
+        "CSV files `number,evidence,date` of callees who agreed to marketing calls", ()
+    )
+    dnc: tuple[FilePath, ...] = doc(
+        "CSV files `number,date` of callees who refused this customer's calls", ()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IndustryTerms:
+    """Defaults a customer of the industry inherits unless its contract overrides them."""
+
+    hours: Hours | None = doc("calling hours (a contract's own `hours` replaces these)", None)
+    targets: Targets | None = doc("permitted targets (a contract's `targets` replaces these)",
+                                  None)
+    caps: Caps | None = doc("caps (a contract overrides them value by value)", None)
+    description: str = doc("free text for people (e.g. the regulation it follows)", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A customer's contract terms (MISSION item 6); unset parts come from its industry."""
+
+    hours: Hours | None = doc("permitted calling hours", None)
+    targets: Targets | None = doc("permitted callee classes and regions", None)
+    caps: Caps | None = doc("frequency caps", None)
+    consent: Consent | None = doc("consent whitelist and do-not-call lists", None)
+    reference: str = doc("contract number or document reference, for the ledger", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Industries:
+    """Per industry (MISSION item 15): hours, targets and caps its customers inherit."""
+
+    finance: IndustryTerms | None = doc("finance", None)
+    real_estate: IndustryTerms | None = doc("real estate", None)
+    medical: IndustryTerms | None = doc("medical and health food", None)
+    hr: IndustryTerms | None = doc("HR services", None)
+    tourism: IndustryTerms | None = doc("tourism", None)
+    other: IndustryTerms | None = doc("every other customer", None)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRegion:
+    """A key region (MISSION item 14): calls from or to it get stricter caps."""
+
+    id: Id = doc("name of the key region, shown in reasons")
+    regions: tuple[RegionText, ...] = doc(
+        "area codes (0898) or attribution names (海南) making up the region"
+    )
+    applies_to: RegionSide = doc("whose attribution counts: caller | callee | either",
+                                 RegionSide.EITHER)
+    factor: float | None = doc(
+        "multiply the contract's caps by this (0 < factor <= 1, rounded down, at least 1)",
+        None,
+    )
+    caps: Caps | None = doc("explicit caps for calls in the region (the stricter value wins)",
+                            None)
+    description: str = doc("free text for people", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Bombing:
+    """pattern.bombing (呼死你): thresholds per callee."""
+
+    window_s: int = doc("window the calls are counted in, seconds", 600)
+    per_caller: int = doc("more calls than this from one caller to one callee fire the rule",
+                          5)
+    calls: int = doc("more calls than this to one callee from several callers fire the rule",
+                     20)
+    min_callers: int = doc("…when they come from at least this many distinct callers", 3)
+    flag_period_s: int = doc(
+        "how long a bombed callee stays flagged: calls to it from callers already seen in "
+        "this period are blocked",
+        3600,
+    )
+    label: str = doc("label shown on the decision and to the NOC", "呼死你攻击目标")
+
+
+@dataclass(frozen=True, slots=True)
+class Wangiri:
+    """pattern.wangiri (响一声): what makes a caller a suspected ring-once caller."""
+
+    max_ring_s: float = doc("a call ringing less than this, unanswered and cancelled by the "
+                            "caller, is a short call", 5.0)
+    window_s: int = doc("window short calls are counted in, seconds", 3600)
+    short_calls: int = doc("more short calls than this in the window…", 20)
+    callees: int = doc("…to more distinct callees than this flag the caller", 10)
+    flag_period_s: int = doc("how long a flagged caller stays flagged, seconds", 86400)
+    label: str = doc("label shown to the callee (warn) and the NOC", "疑似响一声诈骗")
+
+
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    bombing: Bombing | None = doc("呼死你 thresholds (rule pattern.bombing); unset = off", None)
+    wangiri: Wangiri | None = doc("响一声 thresholds (rule pattern.wangiri); unset = off", None)
+
+
+@dataclass(frozen=True, slots=True)
+class Lists:
+    """Data files shared by the whole policy."""
+
+    dnc: tuple[FilePath, ...] = doc(
+        "CSV files `number,date` of callees who refused all marketing calls (global DNC)", ()
+    )
+    labels: tuple[FilePath, ...] = doc(
+        "CSV files `number,category,label,source,confidence,expires` of labelled numbers", ()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +546,14 @@ class Customer:
     business_numbers: tuple[RangeText, ...] = doc(
         "registered business numbers (numbers, ranges LOW-HIGH, or prefixes NNN*)", ()
     )
+    business_type: BusinessType = doc(
+        "marketing | customer_service | notification | other; marketing customers need "
+        "consent for every call",
+        BusinessType.OTHER,
+    )
+    contract: Contract | None = doc(
+        "contract terms: hours, targets, caps, consent (unset parts: the industry's)", None
+    )
     description: str = doc("free text for people", "")
 
 
@@ -260,6 +570,11 @@ class RuleConfig:
     )
     label: str | None = doc("text shown to the callee when the rule warns", None)
     announcement: SoundPath | None = doc("sound file played before hanging up", None)
+    min_confidence: float | None = doc(
+        "label.* only: labels below this confidence do not fire the rule "
+        "(default defaults.label_min_confidence)",
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +595,7 @@ class Defaults:
     cid_block_cause: CauseName = doc("cause for blocks by cid.* rules (607)", "UNWANTED")
     on_error: Action = doc("fallback when screening fails on a call of no known trunk",
                            Action.PASS)
-    timezone: TimezoneName = doc("time zone for label expiry dates", "Asia/Shanghai")
+    timezone: TimezoneName = doc("time zone for label expiry and list dates", "Asia/Shanghai")
     label_min_confidence: float = doc("labels below this confidence are ignored", 0.0)
 
 
@@ -298,5 +613,14 @@ class PolicyFile:
         "per rule id: mode, verdict, cause, label, announcement", factory=_empty_rules
     )
     labels: tuple[Label, ...] = doc("labelled numbers (标注)", ())
+    industries: Industries | None = doc(
+        "per industry: hours, targets and caps its customers inherit (at most one file)", None
+    )
+    key_regions: tuple[KeyRegion, ...] = doc("key regions with stricter caps (region.strict)",
+                                             ())
+    patterns: Patterns | None = doc(
+        "thresholds of pattern.bombing and pattern.wangiri (at most one file)", None
+    )
+    lists: Lists | None = doc("global DNC and label CSV files", None)
     defaults: Defaults | None = doc("policy-wide defaults (at most one file sets them)", None)
     description: str = doc("free text for people", "")

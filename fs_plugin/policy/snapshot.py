@@ -18,10 +18,20 @@ from types import MappingProxyType
 from fs_plugin.causes import sip_status_for
 from fs_plugin.numbering import NumberSet, classify, user_part
 from fs_plugin.policy.catalogue import DEFAULT_LABEL_TEXT, RULE_ORDER, LabelCategory, label_rule_id
+from fs_plugin.policy.contracts import (
+    CompiledContract,
+    CompiledRegion,
+    compile_contract,
+    compile_region,
+)
+from fs_plugin.policy.lists import EMPTY_LIST, NumberList, PolicyData
 from fs_plugin.policy.models import (
     Action,
     Customer,
     Defaults,
+    Industries,
+    Label,
+    Patterns,
     PolicyFile,
     RuleConfig,
     Trunk,
@@ -31,7 +41,9 @@ from fs_plugin.screening.model import CallFacts, Mode, RuleResult, Verdict
 
 __all__ = [
     "ANONYMOUS_DEFAULT",
+    "CompiledContract",
     "CompiledLabel",
+    "CompiledRegion",
     "PolicySnapshot",
     "RuleSettings",
     "compile_snapshot",
@@ -97,7 +109,16 @@ class PolicySnapshot:
     trunks: Mapping[str, Trunk]
     customers: Mapping[str, Customer]
     rules: Mapping[str, RuleSettings]
-    labels: Mapping[str, CompiledLabel]
+    labels: Mapping[str, CompiledLabel] = field(repr=False)
+    #: Effective contract terms by customer id (contract over industry defaults).
+    contracts: Mapping[str, CompiledContract] = field(repr=False)
+    key_regions: tuple[CompiledRegion, ...]
+    patterns: Patterns
+    #: Global do-not-call list (``lists.dnc``), for every marketing call.
+    dnc: NumberList = field(repr=False)
+    #: Trunks with a concurrency cap (their customer's or a key region's), whose leases a
+    #: hangup of unknown trunk releases.
+    leased_trunks: tuple[str, ...] = field(repr=False)
     allowed: Mapping[str, NumberSet] = field(repr=False)
     business_numbers: Mapping[str, NumberSet] = field(repr=False)
     anonymous: Mapping[str, Action] = field(repr=False)
@@ -157,6 +178,21 @@ class PolicySnapshot:
     def rule(self, rule_id: str) -> RuleSettings:
         return self.rules[rule_id]
 
+    def contract_of(self, trunk: Trunk | None) -> CompiledContract | None:
+        if trunk is None or trunk.customer is None:
+            return None
+        return self.contracts.get(trunk.customer)
+
+    def is_marketing(self, trunk: Trunk | None) -> bool:
+        """Consent rules apply: the trunk says ``marketing: true`` or its customer's
+        ``business_type`` is ``marketing``."""
+        if trunk is None:
+            return False
+        if trunk.marketing:
+            return True
+        contract = self.contract_of(trunk)
+        return contract is not None and contract.marketing
+
 
 def _rule_settings(
     configs: Mapping[str, RuleConfig], defaults: Defaults
@@ -194,10 +230,42 @@ def _number_set(
     )
 
 
+def _merged_labels(
+    files: Sequence[PolicyFile], data: PolicyData
+) -> dict[str, Label]:
+    """YAML labels, then CSV labels (``lists.labels``) for numbers YAML does not label.
+
+    A hand-written YAML label is the policy editor's word and wins; among CSV rows for
+    one number (several sources), the highest confidence wins, the later on a tie.
+    """
+    merged: dict[str, Label] = {}
+    for f in files:
+        for lab in f.labels:
+            key = label_key(lab.number)
+            if key is not None:  # always: models._check_number admitted the number
+                merged[key] = lab
+    from_yaml = set(merged)
+    for f in files:
+        for ref in f.lists.labels if f.lists is not None else ():
+            for _line, lab in data.labels.get(ref, ()):
+                key = lab.number  # read_label_csv stores the key
+                if key in from_yaml:
+                    continue
+                old = merged.get(key)
+                if old is None or lab.confidence >= old.confidence:
+                    merged[key] = lab
+    return merged
+
+
 def compile_snapshot(
-    files: Sequence[PolicyFile], version: str, sources: tuple[str, ...]
+    files: Sequence[PolicyFile],
+    version: str,
+    sources: tuple[str, ...],
+    data: PolicyData | None = None,
 ) -> PolicySnapshot:
-    """Build a snapshot from already cross-checked files (see ``loader._cross_check``)."""
+    """Build a snapshot from already cross-checked files (see ``loader._cross_check``)
+    and the data files they name (``data``, read by the loader)."""
+    data = data if data is not None else PolicyData()
     defaults = next((f.defaults for f in files if f.defaults is not None), None) or Defaults()
     trunks = {t.id: t for f in files for t in f.trunks}
     customers = {c.id: c for f in files for c in f.customers}
@@ -205,19 +273,39 @@ def compile_snapshot(
     rules = _rule_settings(configs, defaults)
 
     labels: dict[str, CompiledLabel] = {}
-    for f in files:
-        for lab in f.labels:
-            if lab.confidence < defaults.label_min_confidence:
-                continue
-            key = label_key(lab.number)
-            if key is None:  # cannot happen: models._check_number admitted the number
-                continue
-            rule_id = label_rule_id(lab.category)
-            text = lab.label or rules[rule_id].label or DEFAULT_LABEL_TEXT[lab.category]
-            labels[key] = CompiledLabel(
-                key, lab.number, lab.category, rule_id, text, lab.source, lab.confidence,
-                _expiry(lab.expires, defaults.timezone),
-            )
+    for key, lab in _merged_labels(files, data).items():
+        rule_id = label_rule_id(lab.category)
+        cfg = configs.get(rule_id)
+        floor = defaults.label_min_confidence
+        if cfg is not None and cfg.min_confidence is not None:
+            floor = cfg.min_confidence
+        if lab.confidence < floor:
+            continue
+        text = lab.label or rules[rule_id].label or DEFAULT_LABEL_TEXT[lab.category]
+        labels[key] = CompiledLabel(
+            key, lab.number, lab.category, rule_id, text, lab.source, lab.confidence,
+            _expiry(lab.expires, defaults.timezone),
+        )
+
+    industries: Industries | None = next(
+        (f.industries for f in files if f.industries is not None), None
+    )
+    contracts = {
+        c.id: compile_contract(c, industries, data.calendars, data.numbers)
+        for c in customers.values()
+    }
+    key_regions = tuple(compile_region(r) for f in files for r in f.key_regions)
+    patterns = next((f.patterns for f in files if f.patterns is not None), None) or Patterns()
+    dnc_refs = [ref for f in files if f.lists is not None for ref in f.lists.dnc]
+    dnc = NumberList.merge(data.numbers[r] for r in dnc_refs) if dnc_refs else EMPTY_LIST
+    # An explicit region concurrency cap may hold a lease on any trunk; a factor only
+    # scales a contract's own cap.
+    region_leases = any(r.caps.concurrency is not None for r in key_regions)
+    leased = tuple(sorted(
+        t.id for t in trunks.values()
+        if region_leases or (
+            t.customer in contracts and contracts[t.customer].caps.concurrency is not None)
+    ))
 
     by_var: dict[tuple[str, str], Trunk] = {}
     by_gateway: dict[str, Trunk] = {}
@@ -248,6 +336,11 @@ def compile_snapshot(
         customers=MappingProxyType(customers),
         rules=MappingProxyType(rules),
         labels=MappingProxyType(labels),
+        contracts=MappingProxyType(contracts),
+        key_regions=key_regions,
+        patterns=patterns,
+        dnc=dnc,
+        leased_trunks=leased,
         allowed=MappingProxyType(allowed),
         business_numbers=MappingProxyType(business),
         anonymous=MappingProxyType(anonymous),

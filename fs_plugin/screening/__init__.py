@@ -1,9 +1,13 @@
 """Screening: the checks and the engine — pure functions of (facts, snapshot, counts).
 
-``decide``, ``fallback_decision``, ``explain`` and ``facts_from_channel_data``
-are imported lazily: ``fs_plugin.policy`` imports ``screening.model`` for the
-Verdict/Mode enums while the engine imports the policy, and a lazy package
-init keeps that from being an import cycle.
+On the call path: ``plan = plan_counters(facts, snapshot, now=...)``, run ``plan.ops``
+on the counter store (one round trip; none when ``plan.ops`` is empty), then
+``decide(facts, snapshot, CounterReadings(plan, results, error), now=...)``. After
+each hangup: ``outcome_ops`` then ``outcome_followup`` (see ``screening/outcomes.py``).
+
+Everything but the model is imported lazily: ``fs_plugin.policy`` imports
+``screening.model`` for the Verdict/Mode enums while the engine imports the policy,
+and a lazy package init keeps that from being an import cycle.
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ from fs_plugin.screening.model import (
 )
 
 if TYPE_CHECKING:
+    from fs_plugin.screening.counting import plan_counters
     from fs_plugin.screening.engine import decide, explain, fallback_decision
     from fs_plugin.screening.facts import facts_from_channel_data
+    from fs_plugin.screening.outcomes import outcome_followup, outcome_ops
+    from fs_plugin.screening.readings import CounterPlan, CounterReadings
 
 __all__ = [
     "CallFacts",
+    "CounterPlan",
+    "CounterReadings",
     "Decision",
     "Mode",
     "Outcome",
@@ -35,7 +44,10 @@ __all__ = [
     "explain",
     "facts_from_channel_data",
     "fallback_decision",
+    "outcome_followup",
     "outcome_from_event",
+    "outcome_ops",
+    "plan_counters",
 ]
 
 _LAZY = {
@@ -43,6 +55,11 @@ _LAZY = {
     "explain": "fs_plugin.screening.engine",
     "fallback_decision": "fs_plugin.screening.engine",
     "facts_from_channel_data": "fs_plugin.screening.facts",
+    "plan_counters": "fs_plugin.screening.counting",
+    "outcome_ops": "fs_plugin.screening.outcomes",
+    "outcome_followup": "fs_plugin.screening.outcomes",
+    "CounterPlan": "fs_plugin.screening.readings",
+    "CounterReadings": "fs_plugin.screening.readings",
 }
 
 

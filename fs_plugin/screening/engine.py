@@ -1,10 +1,19 @@
-"""The screening engine: a pure function of (facts, policy snapshot, counter results).
+"""The screening engine: a pure function of (facts, policy snapshot, counter readings).
 
 Rules run in the documented order (``fs_plugin.policy.catalogue.RULE_ORDER``),
 all of them on every call — a shadow rule must be evaluated even when an earlier
 rule blocks, or a week of shadow running would under-count it. Rules in mode
 ``off`` are skipped and leave no trail. The verdict is the first enforced BLOCK,
 else the first enforced WARN, else PASS; shadow results never change it.
+
+Counter rules (``rate.*``, ``pattern.*``, ``region.strict``) read the counter
+store's results for the call's :class:`~fs_plugin.screening.counting.CounterPlan`.
+Without them (no store, store error, deadline) each such rule the call needed is
+recorded as not evaluated, the pure rules still apply, and the trunk's
+``on_error`` decides: ``block`` adds an enforced ``system.counters_unavailable``
+block (cause NORMAL_TEMPORARY_FAILURE → SIP 503 by default: a temporary failure
+the caller's network may retry or route around), ``pass`` lets the call go on
+with the pure rules' verdict.
 """
 
 from __future__ import annotations
@@ -12,40 +21,121 @@ from __future__ import annotations
 import time
 
 from fs_plugin.causes import sip_status_for
-from fs_plugin.policy.catalogue import SYSTEM_FALLBACK
+from fs_plugin.policy.catalogue import (
+    COUNTER_RULES,
+    DEFAULT_LABEL_TEXT,
+    SYSTEM_COUNTERS_UNAVAILABLE,
+    SYSTEM_FALLBACK,
+    LabelCategory,
+)
 from fs_plugin.policy.models import Action
-from fs_plugin.policy.snapshot import PolicySnapshot
+from fs_plugin.policy.snapshot import PolicySnapshot, RuleSettings
+from fs_plugin.screening.counting import plan_for
 from fs_plugin.screening.model import CallFacts, Decision, Mode, RuleResult, Verdict
+from fs_plugin.screening.readings import CounterPlan, CounterReadings
 from fs_plugin.screening.rules import CHECKS, CallContext, label
 
-__all__ = ["decide", "explain", "fallback_decision"]
+__all__ = ["decide", "explain", "fallback_decision", "pure_block"]
+
+#: What a WARN shows the callee when neither the rule nor the policy gives a label:
+#: every warning must carry one (the flash SMS and the caller-name label are built
+#: from it).
+_DEFAULT_WARN_LABEL = DEFAULT_LABEL_TEXT[LabelCategory.OTHER]
+
+_PURE_CHECKS = tuple((rule_id, check) for rule_id, check in CHECKS
+                     if rule_id not in COUNTER_RULES)
+
+_NO_STORE = "no counter store configured"
+
+
+def pure_block(ctx: CallContext) -> bool:
+    """Whether a rule that needs no counters already blocks the call (enforced)."""
+    rules = ctx.snapshot.rules
+    for rule_id, check in _PURE_CHECKS:
+        settings = rules[rule_id]
+        if settings.mode is not Mode.ENFORCE:
+            continue
+        result = check(ctx, settings)
+        if result.fired and result.verdict is Verdict.BLOCK:
+            return True
+    labelled = label.check_labels(ctx)
+    return labelled is not None and labelled.enforced and labelled.verdict is Verdict.BLOCK
+
+
+def _not_evaluated(settings: RuleSettings, problem: str) -> RuleResult:
+    return RuleResult(settings.id, False, settings.verdict, settings.mode,
+                      f"not evaluated: counters unavailable ({problem})")
+
+
+def _counters_unavailable(
+    ctx: CallContext, snapshot: PolicySnapshot, problem: str
+) -> RuleResult | None:
+    settings = snapshot.rules[SYSTEM_COUNTERS_UNAVAILABLE]
+    if settings.mode is Mode.OFF:
+        return None
+    trunk = ctx.trunk
+    if trunk is not None:
+        action, whose = trunk.on_error, f"trunk {trunk.id}"
+    else:
+        action, whose = snapshot.defaults.on_error, "policy default"
+    reason = f"counters unavailable ({problem}); on_error={action.value} ({whose})"
+    if action is Action.BLOCK:
+        return RuleResult(settings.id, True, Verdict.BLOCK, settings.mode, reason,
+                          settings.cause)
+    return RuleResult(settings.id, False, Verdict.BLOCK, settings.mode, reason)
 
 
 def decide(
     facts: CallFacts,
     snapshot: PolicySnapshot,
-    counts: object | None = None,
+    counts: CounterReadings | None = None,
     *,
     now: float | None = None,
 ) -> Decision:
-    """Screen one call leg. ``counts`` is reserved for the counter-based rules.
+    """Screen one call leg.
 
-    ``now`` (epoch seconds) is the time label expiry is judged at; by default the
-    channel data's own timestamp, and the wall clock only when that is missing.
+    ``counts`` holds the counter store's results for ``plan_counters(facts, snapshot)``
+    (see ``screening/counting.py`` for the protocol); ``None`` means no counter store
+    is configured. ``now`` (epoch seconds) is the time calendars and label expiry are
+    judged at; by default the channel data's own timestamp, and the wall clock only
+    when that is missing.
     """
     if now is None:
         now = facts.timestamp_us / 1e6 if facts.timestamp_us > 0 else time.time()
     ctx = CallContext(facts, snapshot, now)
+    problem: str | None
+    plan: CounterPlan
+    if counts is None:
+        # Which counter rules this call would need: those are "not evaluated".
+        plan = plan_for(ctx, peek=True)
+        problem = _NO_STORE if plan.ops else None
+    else:
+        plan = counts.plan
+        problem = counts.problem if plan.ops else None
+        if problem is None and plan.ops:
+            ctx.counts = counts
+    ctx.counts_problem = problem
     rules = snapshot.rules
     trail: list[RuleResult] = []
     for rule_id, check in CHECKS:
         settings = rules[rule_id]
         if settings.mode is Mode.OFF:
             continue
+        if rule_id in COUNTER_RULES:
+            if rule_id not in plan.rules:
+                trail.append(settings.idle)
+                continue
+            if problem is not None:
+                trail.append(_not_evaluated(settings, problem))
+                continue
         trail.append(check(ctx, settings))
     labelled = label.check_labels(ctx)
     if labelled is not None:
         trail.append(labelled)
+    if problem is not None:
+        unavailable = _counters_unavailable(ctx, snapshot, problem)
+        if unavailable is not None:
+            trail.append(unavailable)
 
     deciding: RuleResult | None = None
     for result in trail:
@@ -76,7 +166,8 @@ def decide(
             policy_version=snapshot.version, trail=tuple(trail),
         )
     return Decision(
-        Verdict.WARN, deciding.rule, deciding.reason, label=deciding.label or settings.label,
+        Verdict.WARN, deciding.rule, deciding.reason,
+        label=deciding.label or settings.label or _DEFAULT_WARN_LABEL,
         trunk=trunk_id, customer=customer, policy_version=snapshot.version, trail=tuple(trail),
     )
 

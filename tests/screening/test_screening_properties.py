@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fs_plugin.policy import load_policy
-from fs_plugin.screening import CallFacts, Verdict, decide, explain, fallback_decision
+from fs_plugin.screening import (
+    CallFacts,
+    CounterReadings,
+    Verdict,
+    decide,
+    explain,
+    fallback_decision,
+    plan_counters,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = load_policy(REPO / "policies")
@@ -26,7 +34,8 @@ optional = st.one_of(st.none(), number_like)
 @given(
     from_user=number_like, destination=st.text(max_size=20), pai=optional, diversion=optional,
     trunk_hint=st.one_of(st.none(), st.sampled_from(["ent-1", "cc-1", "intl-gw", "ic-1",
-                                                     "ent-suspended"]), st.text(max_size=8)),
+                                                     "ent-suspended", "mkt-1"]),
+                         st.text(max_size=8)),
     gateway=optional, sofia_profile=optional,
     network_ip=st.one_of(st.none(), st.ip_addresses().map(str), st.text(max_size=16)),
     timestamp_us=st.integers(min_value=-(2**63), max_value=2**63),
@@ -40,6 +49,10 @@ def test_decide_never_raises(from_user: str, destination: str, pai: str | None,
                   network_ip=network_ip, timestamp_us=max(timestamp_us, 0))
     d = decide(f, EXAMPLE, now=1_780_272_000.0)
     assert d.verdict in Verdict
+    # Planning never raises either, and a failed store still gives a decision.
+    plan = plan_counters(f, EXAMPLE, now=1_780_272_000.0)
+    failed = decide(f, EXAMPLE, CounterReadings(plan, None, "down"), now=1_780_272_000.0)
+    assert failed.verdict in Verdict
     assert (d.sip_status is not None) == (d.verdict is Verdict.BLOCK)
     assert explain(d)
     assert fallback_decision(f, EXAMPLE, "x").fallback

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from fs_plugin.numbering import Number, classify, user_part
 from fs_plugin.policy.models import Customer, Trunk
 from fs_plugin.policy.snapshot import PolicySnapshot, RuleSettings
 from fs_plugin.screening.model import CallFacts, RuleResult
 
-__all__ = ["CallContext", "Check", "fired", "number_of", "shown"]
+if TYPE_CHECKING:
+    from fs_plugin.screening.readings import CounterReadings
+
+__all__ = ["CallContext", "Check", "dialled", "fired", "number_of", "shown"]
 
 
 # Bounded: raw header values are attacker-controlled, so an unbounded cache would
@@ -23,9 +27,14 @@ def number_of(raw: str) -> Number:
 
 
 class CallContext:
-    """Per-call inputs to the checks, computed once per decision."""
+    """Per-call inputs to the checks, computed once per decision.
 
-    __slots__ = ("caller", "customer", "diversion", "facts", "now", "pai", "snapshot", "trunk")
+    ``counts`` is set by the engine for the counter rules: the store's readings, or
+    ``None`` with ``counts_problem`` saying why they are missing.
+    """
+
+    __slots__ = ("callee", "caller", "counts", "counts_problem", "customer", "diversion",
+                 "facts", "now", "pai", "snapshot", "trunk")
 
     def __init__(self, facts: CallFacts, snapshot: PolicySnapshot, now: float) -> None:
         self.facts = facts
@@ -34,6 +43,9 @@ class CallContext:
         self.trunk: Trunk | None = snapshot.match_trunk(facts)
         self.customer: Customer | None = snapshot.customer_of(self.trunk)
         self.caller: Number = number_of(facts.from_user)
+        self.callee: Number = number_of(dialled(facts.destination, self.trunk))
+        self.counts: CounterReadings | None = None
+        self.counts_problem: str | None = None
         self.pai: Number | None = number_of(facts.pai) if facts.pai else None
         self.diversion: Number | None = None
         if facts.diversion:
@@ -48,6 +60,14 @@ class CallContext:
         if self.pai is None:
             return (("From", self.caller),)
         return (("From", self.caller), ("P-Asserted-Identity", self.pai))
+
+
+def dialled(destination: str, trunk: Trunk | None) -> str:
+    """The callee as dialled, without the trunk's routing prefix (``strip_prefix``)."""
+    prefix = trunk.strip_prefix if trunk is not None else None
+    if prefix and destination.startswith(prefix) and len(destination) > len(prefix):
+        return destination[len(prefix):]
+    return destination
 
 
 Check = Callable[[CallContext, RuleSettings], RuleResult]

@@ -1,18 +1,34 @@
-"""``contract.suspended``: the trunk's customer is suspended or terminated.
+"""Subscriber contracts (MISSION items 6, 13, 15): suspension, calling hours, targets.
 
-A customer's contract state applies to every call of every trunk it holds,
-whatever the caller ID (MISSION items 6 and 13).
+Rule ids held here, in evaluation order:
+
+- ``contract.suspended``: the trunk's customer is suspended or terminated. A
+  customer's contract state applies to every call of every trunk it holds,
+  whatever the caller ID.
+- ``contract.hours``: the call is outside the customer's permitted calling hours
+  (its contract's ``hours``, else its industry's), judged in the **trunk's** time
+  zone: a permitted weekday (or a make-up workday of the holiday file) that is not
+  a public holiday, inside one of the time windows.
+- ``contract.targets``: the callee is not a permitted class (mobile, fixed, …), is
+  outside the permitted regions, or inside an excluded region. Regions match the
+  callee's area code (``0898``) or its attribution text (``海南`` matches
+  ``海南省海口市``), so mobiles are matched by province or city name.
 """
 
 from __future__ import annotations
 
-from fs_plugin.policy.catalogue import CONTRACT_SUSPENDED
+import datetime as dt
+import zoneinfo
+from functools import lru_cache
+
+from fs_plugin.policy.catalogue import CONTRACT_HOURS, CONTRACT_SUSPENDED, CONTRACT_TARGETS
+from fs_plugin.policy.contracts import region_match
 from fs_plugin.policy.models import CustomerStatus
 from fs_plugin.policy.snapshot import RuleSettings
 from fs_plugin.screening.model import RuleResult
-from fs_plugin.screening.rules.base import CallContext, Check, fired
+from fs_plugin.screening.rules.base import CallContext, Check, fired, shown
 
-__all__ = ["CHECKS", "check_suspended"]
+__all__ = ["CHECKS", "check_hours", "check_suspended", "check_targets"]
 
 
 def check_suspended(ctx: CallContext, rule: RuleSettings) -> RuleResult:
@@ -26,4 +42,61 @@ def check_suspended(ctx: CallContext, rule: RuleSettings) -> RuleResult:
     )
 
 
-CHECKS: dict[str, Check] = {CONTRACT_SUSPENDED: check_suspended}
+@lru_cache(maxsize=64)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def check_hours(ctx: CallContext, rule: RuleSettings) -> RuleResult:
+    trunk = ctx.trunk
+    contract = ctx.snapshot.contract_of(trunk)
+    if trunk is None or contract is None or contract.hours is None:
+        return rule.idle
+    hours = contract.hours
+    try:
+        local = dt.datetime.fromtimestamp(ctx.now, _zone(trunk.timezone))
+    except (OverflowError, OSError, ValueError):
+        # A clock or timestamp outside what datetime holds: the hours cannot be judged,
+        # and refusing every call for it would turn one bad timestamp into an outage.
+        return RuleResult(rule.id, False, rule.verdict, rule.mode,
+                          f"not evaluated: time {ctx.now!r} out of range")
+    ok, why = hours.permits(local)
+    if ok:
+        return rule.idle
+    return fired(
+        rule,
+        f"{local:%Y-%m-%d %H:%M} {trunk.timezone} is {why}: customer {contract.customer} "
+        f"may call {hours.text} ({contract.hours_from})",
+    )
+
+
+def check_targets(ctx: CallContext, rule: RuleSettings) -> RuleResult:
+    contract = ctx.snapshot.contract_of(ctx.trunk)
+    if contract is None or contract.targets is None:
+        return rule.idle
+    t = contract.targets
+    callee = ctx.callee
+    who = f"customer {contract.customer}"
+    if callee.key is None:
+        return fired(rule, f"callee {shown(callee)} is not a valid number; {who} may only "
+                           "call its permitted targets")
+    if t.classes and callee.cls not in t.classes:
+        allowed = ", ".join(sorted(c.value for c in t.classes))
+        return fired(rule, f"callee {shown(callee)} is a {callee.cls.value} number; {who} "
+                           f"may call {allowed} numbers ({contract.targets_from})")
+    where = callee.area_code or callee.region or "unknown region"
+    if t.regions and region_match(callee, t.regions) is None:
+        return fired(rule, f"callee {shown(callee)} ({where}) is outside the regions {who} "
+                           f"may call: {', '.join(t.regions)} ({contract.targets_from})")
+    excluded = region_match(callee, t.exclude) if t.exclude else None
+    if excluded is not None:
+        return fired(rule, f"callee {shown(callee)} ({where}) is in {excluded}, which {who} "
+                           f"may not call ({contract.targets_from})")
+    return rule.idle
+
+
+CHECKS: dict[str, Check] = {
+    CONTRACT_SUSPENDED: check_suspended,
+    CONTRACT_HOURS: check_hours,
+    CONTRACT_TARGETS: check_targets,
+}
