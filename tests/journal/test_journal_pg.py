@@ -87,7 +87,7 @@ def spool_uuids(path: Path) -> list[str]:
 async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait for the background writer to reach a state (it signals nothing we can await)."""
     async with asyncio.timeout(timeout_s):
-        while not check():  # noqa: ASYNC110 - polling another task's progress, not time
+        while not check():
             await asyncio.sleep(0.01)
 
 
