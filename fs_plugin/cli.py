@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from fs_plugin.errors import ConfigError
 __all__ = ["main"]
 
 DEFAULT_POLICY = Path("policies")
+_COMMAND_MODULES = ("fs_plugin.lab.commands", "fs_plugin.replay.commands", "fs_plugin.web.commands")
 DEFAULT_DEMO_CALLS = Path("lab/calls/demo.yaml")
 
 
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                      default="info")
     run.add_argument("--no-mask", action="store_true", help="log phone numbers unmasked")
+    run.add_argument("--counters", default=os.environ.get("FSP_COUNTERS_URL", "memory://"),
+                     help="counter store: memory:// (default), redis://HOST:PORT/DB or "
+                          "redis+cluster://HOST:PORT[,HOST:PORT] ($FSP_COUNTERS_URL)")
+    run.add_argument("--counters-timeout-ms", type=float, default=150.0,
+                     help="deadline of the counter round trip inside the decision deadline")
 
     check = sub.add_parser("check", help="validate a policy; exit 1 with file:line errors")
     check.add_argument("path", type=Path)
@@ -72,19 +79,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=Path, default=DEFAULT_DEMO_CALLS)
     demo.add_argument("--json", action="store_true", help="print results as JSON lines")
 
-    lab = sub.add_parser("lab", help="lab switch tools")
-    labsub = lab.add_subparsers(dest="lab_command", required=True)
-    calls = labsub.add_parser("calls", help="place the calls of a file at a running controller")
-    calls.add_argument("file", type=Path)
-    calls.add_argument("--controller", default="127.0.0.1:8084")
-    calls.add_argument("--socket-timeout", type=float, default=25.0)
-    calls.add_argument("--json", action="store_true")
+    counters = sub.add_parser("counters", help="inspect or reset the counter store")
+    counters.add_argument("action", choices=("show", "reset"))
+    counters.add_argument("pattern", nargs="?", default="*",
+                          help="key glob after the namespace, e.g. 'rate:*' (default all)")
+    counters.add_argument("--counters", default=os.environ.get("FSP_COUNTERS_URL", "memory://"))
+    counters.add_argument("--limit", type=int, default=1000)
+
+    # Commands that live with their layer: each module has `register(subparsers)`, which
+    # adds its parsers with `set_defaults(handler=fn)`; fn(args) returns the exit status.
+    for module in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "check":
@@ -93,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_explain(args)
         if args.command == "demo":
             return asyncio.run(_cmd_demo(args))
-        if args.command == "lab":
-            return asyncio.run(_cmd_lab_calls(args))
+        if args.command == "counters":
+            return asyncio.run(_cmd_counters(args))
     except ConfigError as exc:
         print(f"error: {exc.location_text()}", file=sys.stderr)
         return 1
@@ -105,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from fs_plugin.logs import configure_logging
-    from fs_plugin.service import Service, ServiceConfig
+    from fs_plugin.service import ServiceConfig
     from fs_plugin.transport.inbound import InboundSettings
     from fs_plugin.transport.outbound import OutboundSettings
 
@@ -121,8 +141,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inbound = InboundSettings(
             host=esl_host, port=esl_port, password=os.environ.get("FSP_ESL_PASSWORD", "")
         )
-    service = Service(ServiceConfig(args.policy, outbound=outbound, inbound=inbound))
-    asyncio.run(service.run_forever())
+    config = ServiceConfig(
+        args.policy, outbound=outbound, inbound=inbound, counters_url=args.counters,
+        counters_timeout_s=args.counters_timeout_ms / 1e3,
+    )
+    asyncio.run(_run_service(config))
+    return 0
+
+
+async def _run_service(config: Any) -> None:
+    from fs_plugin.service import Service
+
+    # Built inside the loop: the service's queues and events belong to it.
+    await Service(config).run_forever()
+
+
+async def _cmd_counters(args: argparse.Namespace) -> int:
+    from fs_plugin.counters import open_store
+
+    store = open_store(args.counters)
+    try:
+        if args.action == "show":
+            shown = await store.show(args.pattern, limit=args.limit, timeout_s=5.0)
+            print(json.dumps(shown, ensure_ascii=False, indent=2, default=str))
+        else:
+            print(f"deleted {await store.reset(args.pattern, timeout_s=5.0)} key(s)")
+    finally:
+        await store.close()
     return 0
 
 
@@ -140,17 +185,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    import time
+
+    from fs_plugin.clock import ManualClock
+    from fs_plugin.counters import open_store
     from fs_plugin.policy import load_policy
-    from fs_plugin.screening import decide, explain
+    from fs_plugin.screening import CounterReadings, decide, explain, plan_counters
     from fs_plugin.screening.model import CallFacts
 
     snapshot = load_policy(args.policy)
-    now = datetime.fromisoformat(args.at).timestamp() if args.at else None
+    now = datetime.fromisoformat(args.at).timestamp() if args.at else time.time()
     facts = CallFacts(
         uuid="explain", from_user=args.from_user, destination=args.to, pai=args.pai,
         diversion=args.diversion, trunk_hint=args.trunk, network_ip=args.source_ip,
     )
-    decision = decide(facts, snapshot, None, now=now)
+    # Counters as for the first call in every window: caps show what they would check.
+    plan = plan_counters(facts, snapshot, now=now)
+    store = open_store("memory://", clock=ManualClock(now))
+    results = asyncio.run(store.execute(plan.ops)) if plan.ops else ()
+    decision = decide(facts, snapshot, CounterReadings(plan, results, None), now=now)
     if args.json:
         print(json.dumps(_decision_json(decision), ensure_ascii=False, indent=2))
     else:
@@ -212,17 +265,6 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
         await switch.stop()
     return print_results(results, as_json=args.json, outcomes=len(outcomes),
                          policy=service.policy.version)
-
-
-async def _cmd_lab_calls(args: argparse.Namespace) -> int:
-    from fs_plugin.lab.calls import load_calls
-    from fs_plugin.lab.report import print_results
-    from fs_plugin.lab.switch import LabSwitch
-
-    host, port = _hostport(args.controller, 8084)
-    switch = LabSwitch(host, port, socket_timeout_s=args.socket_timeout)
-    results = await switch.place_all(load_calls(args.file))
-    return print_results(results, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,15 @@
 """Composition root: builds the controller from its configuration and owns its tasks.
 
-This (with ``cli.py``) is the only place that wires layers together.
+This (with ``cli.py``) is the only place that wires layers together:
+
+- the outbound server asks :meth:`Service.decide`, which plans the call's counter
+  operations, runs them in **one** round trip under a deadline, and lets the pure
+  engine decide; a counter store that fails or is late is reported to the engine
+  (``CounterReadings.error``), which applies the trunk's ``on_error``;
+- every decision goes to the listeners (log line, journal, flash SMS, NOC bus);
+- every outcome (``CHANNEL_HANGUP_COMPLETE``) goes through a bounded queue to a
+  worker that updates the nuisance-pattern statistics and the journal, off the
+  call path.
 """
 
 from __future__ import annotations
@@ -11,14 +20,23 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from fs_plugin.clock import Clock, SystemClock
-from fs_plugin.errors import ConfigError
+from fs_plugin.counters import CounterStore, open_store
+from fs_plugin.errors import ConfigError, StorageError
 from fs_plugin.policy import PolicySnapshot, load_policy
-from fs_plugin.screening import decide, fallback_decision
-from fs_plugin.screening.model import CallFacts, Decision, Outcome
+from fs_plugin.screening import (
+    CounterReadings,
+    decide,
+    fallback_decision,
+    outcome_followup,
+    outcome_ops,
+    plan_counters,
+)
+from fs_plugin.screening.model import CallFacts, Decision, Outcome, Verdict
 from fs_plugin.transport.health import HealthSettings
 from fs_plugin.transport.inbound import InboundClient, InboundSettings
 from fs_plugin.transport.outbound import DecisionRecord, OutboundServer, OutboundSettings
@@ -35,8 +53,17 @@ class ServiceConfig:
     #: ``None`` runs without the inbound connection (no outcomes): a lab or a test.
     inbound: InboundSettings | None = None
     health: HealthSettings = field(default_factory=HealthSettings)
+    #: ``memory://`` (one switch), ``redis://…`` or ``redis+cluster://…`` (shared caps).
+    counters_url: str = "memory://"
+    #: Part of the decision deadline the counter round trip may use; the rest is
+    #: headroom for the engine and the write back.
+    counters_timeout_s: float = 0.15
     #: Seconds in-flight calls get to finish on SIGTERM before they are cut.
     shutdown_grace_s: float = 10.0
+    #: Outcomes waiting for the statistics worker. Hang-ups arrive at the call rate;
+    #: a store outage must not grow memory without bound, so beyond this the oldest
+    #: are dropped and counted (the journal still gets them).
+    outcome_queue_max: int = 50_000
 
 
 class PolicyHolder:
@@ -46,16 +73,16 @@ class PolicyHolder:
         self.path = path
         self.snapshot: PolicySnapshot = load_policy(path)
 
-    def reload(self) -> bool:
+    def reload(self) -> ConfigError | None:
         """Load the files again; keep the old snapshot (and say why) when they are broken."""
         try:
             snapshot = load_policy(self.path)
         except ConfigError as exc:
             log.error("policy_reload_refused", error=exc.location_text(), kept=self.version)
-            return False
+            return exc
         old, self.snapshot = self.version, snapshot
         log.info("policy_reloaded", old=old, new=self.version)
-        return True
+        return None
 
     @property
     def version(self) -> str:
@@ -63,51 +90,140 @@ class PolicyHolder:
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        clock: Clock | None = None,
+        counters: CounterStore | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.policy = PolicyHolder(config.policy_path)
+        self.counters: CounterStore = counters or open_store(config.counters_url, clock=self.clock)
         self.outbound = OutboundServer(
             config.outbound, self.decide, self.fallback, health=config.health,
             listeners=[self._log_decision],
         )
         self.inbound = (
-            InboundClient(config.inbound, on_outcome=self._on_outcome)
+            InboundClient(config.inbound, on_outcome=self.submit_outcome)
             if config.inbound is not None
             else None
         )
+        #: Called with every outcome (journal, tests); must not block.
         self.outcome_hooks: list[Callable[[Outcome], None]] = []
+        self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue(config.outcome_queue_max)
+        self._worker: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.stats: dict[str, int] = {
+            "counter_errors": 0, "outcomes": 0, "outcomes_dropped": 0, "outcome_errors": 0,
+        }
+
+    # -- the call path ----------------------------------------------------------------
 
     async def decide(self, facts: CallFacts) -> Decision:
-        return decide(facts, self.policy.snapshot, None, now=self.clock.time())
+        snapshot = self.policy.snapshot
+        now = self.clock.time()
+        plan = plan_counters(facts, snapshot, now=now)
+        readings = None
+        if plan.ops:
+            try:
+                results = await self.counters.execute(
+                    plan.ops, timeout_s=self.config.counters_timeout_s
+                )
+                readings = CounterReadings(plan, results, None)
+            except StorageError as exc:
+                self.stats["counter_errors"] += 1
+                log.warning("counters_unavailable", call_uuid=facts.uuid, error=str(exc))
+                readings = CounterReadings(plan, None, str(exc))
+        else:
+            readings = CounterReadings(plan, (), None)
+        return decide(facts, snapshot, readings, now=now)
 
     def fallback(self, facts: CallFacts, error: str) -> Decision:
         return fallback_decision(facts, self.policy.snapshot, error)
 
     def _log_decision(self, record: DecisionRecord) -> None:
         d, f = record.decision, record.facts
-        log.info(
+        level = log.info if d.verdict is not Verdict.PASS or d.fallback else log.debug
+        level(
             "call_decided", call_uuid=f.uuid, trunk=d.trunk, verdict=d.verdict.value,
             rule=d.rule, cause=d.cause, sip_status=d.sip_status, caller=f.from_user,
             callee=f.destination, fallback=d.fallback, latency_ms=round(record.latency_s * 1e3, 3),
             shadow=[r.rule for r in d.shadow_hits] or None, policy=d.policy_version,
         )
 
-    def _on_outcome(self, outcome: Outcome) -> None:
+    # -- outcomes, off the call path ---------------------------------------------------
+
+    def submit_outcome(self, outcome: Outcome) -> None:
+        """Take an outcome from the event socket; never blocks."""
         for hook in self.outcome_hooks:
-            hook(outcome)
+            try:
+                hook(outcome)
+            except Exception:
+                log.exception("outcome_hook_failed")
+        if self._outcomes.full():
+            self._outcomes.get_nowait()
+            self.stats["outcomes_dropped"] += 1
+            log.error("outcome_dropped", reason="queue_full")
+        self._outcomes.put_nowait(outcome)
+
+    async def _outcome_worker(self) -> None:
+        while True:
+            outcome = await self._outcomes.get()
+            try:
+                await self.process_outcome(outcome)
+            except StorageError as exc:
+                self.stats["outcome_errors"] += 1
+                log.warning("outcome_not_counted", call_uuid=outcome.uuid, error=str(exc))
+            except Exception:
+                self.stats["outcome_errors"] += 1
+                log.exception("outcome_failed", call_uuid=outcome.uuid)
+            finally:
+                self._outcomes.task_done()
+
+    async def process_outcome(self, outcome: Outcome) -> None:
+        """Update the pattern statistics for one hang-up (two round trips at most)."""
+        snapshot = self.policy.snapshot
+        ops = outcome_ops(outcome, snapshot, now=self.clock.time())
+        self.stats["outcomes"] += 1
+        if not ops:
+            return
+        results = await self.counters.execute(ops)
+        more = outcome_followup(outcome, snapshot, results)
+        if more:
+            await self.counters.execute(more)
+            log.info("pattern_flagged", call_uuid=outcome.uuid, ops=len(more))
+
+    async def drain_outcomes(self, timeout_s: float = 5.0) -> None:
+        """Wait until every submitted outcome was processed (tests, shutdown)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._outcomes.join(), timeout_s)
+
+    # -- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(
+            self._outcome_worker(), name="fsp-outcomes"
+        )
         await self.outbound.start()
         if self.inbound is not None:
             self.inbound.start()
-        log.info("service_started", policy=self.policy.version, port=self.outbound.bound_port)
+        log.info(
+            "service_started", policy=self.policy.version, port=self.outbound.bound_port,
+            counters=self.config.counters_url.split("@")[-1],
+        )
 
     async def stop(self) -> None:
         await self.outbound.stop(self.config.shutdown_grace_s)
         if self.inbound is not None:
             await self.inbound.stop()
+        await self.drain_outcomes(2.0)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        await self.counters.close()
         log.info("service_stopped")
 
     def request_stop(self) -> None:
@@ -127,3 +243,13 @@ class Service:
         finally:
             log.info("service_stopping", inflight=self.outbound.inflight())
             await self.stop()
+
+    def snapshot_stats(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy.version,
+            "outbound": dict(self.outbound.stats),
+            "inbound": dict(self.inbound.stats) if self.inbound else None,
+            "service": dict(self.stats),
+            "accepting": self.outbound.accepting,
+            "event_loop_lag_ms": round(self.outbound.health.last_lag_s * 1e3, 3),
+        }
