@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fs_plugin.clock import Clock
+from fs_plugin.counters import CounterStore
 from fs_plugin.lab.switch import LabSwitch
 from fs_plugin.screening.model import Outcome
 from fs_plugin.service import Service, ServiceConfig
@@ -31,7 +33,14 @@ class Rig:
 
 
 async def make_rig(
-    policy: Path, *, inbound: bool = True, deadline_s: float = 0.25, **health: Any
+    policy: Path,
+    *,
+    inbound: bool = True,
+    deadline_s: float = 0.25,
+    clock: Clock | None = None,
+    counters: CounterStore | None = None,
+    counters_url: str = "memory://",
+    **health: Any,
 ) -> Rig:
     switch = LabSwitch(socket_timeout_s=3.0)
     inbound_settings = None
@@ -46,7 +55,9 @@ async def make_rig(
         inbound=inbound_settings,
         health=HealthSettings(**health),
         shutdown_grace_s=2.0,
-    ))
+        counters_url=counters_url,
+        counters_timeout_s=min(0.15, deadline_s / 2),
+    ), clock=clock, counters=counters)
     rig = Rig(service, switch)
     service.outcome_hooks.append(rig.outcomes.append)
     service.outbound.add_listener(rig.records.append)
