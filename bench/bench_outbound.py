@@ -86,12 +86,16 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--rate", type=float, default=None)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--counters", default="memory://", help="counter store URL")
+    ap.add_argument("--journal", default="off", help="off | embedded | DSN")
     args = ap.parse_args()
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     controller = subprocess.Popen(
         [sys.executable, "-m", "fs_plugin.cli", "run", "--policy", str(REPO / "policies"),
-         "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+         "--listen", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--journal", args.journal, "--counters", args.counters,
+         "--state-dir", str(REPO / "state" / "bench")],
         env=env,
     )
     try:

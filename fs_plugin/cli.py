@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -58,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
                           "redis+cluster://HOST:PORT[,HOST:PORT] ($FSP_COUNTERS_URL)")
     run.add_argument("--counters-timeout-ms", type=float, default=150.0,
                      help="deadline of the counter round trip inside the decision deadline")
+    run.add_argument("--journal", default=os.environ.get("FSP_JOURNAL_DSN", "embedded"),
+                     help="'embedded' (PostgreSQL under --state-dir, the default), 'off', "
+                          "or a PostgreSQL DSN ($FSP_JOURNAL_DSN)")
+    run.add_argument("--state-dir", type=Path, default=Path("state"),
+                     help="embedded PostgreSQL, journal spool")
+    run.add_argument("--switch-name", default=socket.gethostname(),
+                     help="this switch's name in the journal")
+    run.add_argument("--sms-gateway", default=os.environ.get("FSP_SMS_GATEWAY_URL"),
+                     help="flash-SMS gateway URL ($FSP_SMS_GATEWAY_URL); none: no flash SMS")
 
     check = sub.add_parser("check", help="validate a policy; exit 1 with file:line errors")
     check.add_argument("path", type=Path)
@@ -78,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
     demo.add_argument("--calls", type=Path, default=DEFAULT_DEMO_CALLS)
     demo.add_argument("--json", action="store_true", help="print results as JSON lines")
+    demo.add_argument("--journal", default="embedded",
+                      help="'embedded' (default: PostgreSQL under --state-dir), 'off' or a DSN")
+    demo.add_argument("--state-dir", type=Path, default=Path("state"))
 
     counters = sub.add_parser("counters", help="inspect or reset the counter store")
     counters.add_argument("action", choices=("show", "reset"))
@@ -143,7 +157,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     config = ServiceConfig(
         args.policy, outbound=outbound, inbound=inbound, counters_url=args.counters,
-        counters_timeout_s=args.counters_timeout_ms / 1e3,
+        counters_timeout_s=args.counters_timeout_ms / 1e3, journal=args.journal,
+        state_dir=args.state_dir, switch_name=args.switch_name,
+        sms_gateway_url=args.sms_gateway,
     )
     asyncio.run(_run_service(config))
     return 0
@@ -233,6 +249,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
     from fs_plugin.service import Service, ServiceConfig
     from fs_plugin.transport.inbound import InboundSettings
     from fs_plugin.transport.outbound import OutboundSettings
+    from fs_plugin.warn.fake_gateway import FakeSmsGateway
 
     for path, what in ((args.policy, "policy"), (args.calls, "calls file")):
         if not path.exists():
@@ -243,28 +260,51 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
     calls = load_calls(args.calls)
     switch = LabSwitch()
     esl_port = await switch.start_event_socket(password="lab-demo")
-    service = Service(ServiceConfig(
-        args.policy,
-        outbound=OutboundSettings(port=0),
-        inbound=InboundSettings(port=esl_port, password="lab-demo"),
-    ))
-    outcomes: list[Any] = []
-    service.outcome_hooks.append(outcomes.append)
-    await service.start()
-    try:
-        assert service.inbound is not None
-        await service.inbound.wait_connected(5.0)
-        switch.controller_port = service.outbound.bound_port or 0
-        results = await switch.place_all(calls, concurrency=20)
-        for _ in range(100):  # outcomes arrive asynchronously over the event socket
-            if len(outcomes) >= len(results):
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await service.stop()
-        await switch.stop()
-    return print_results(results, as_json=args.json, outcomes=len(outcomes),
-                         policy=service.policy.version)
+    async with FakeSmsGateway() as sms_gateway:
+        service = Service(ServiceConfig(
+            args.policy,
+            outbound=OutboundSettings(port=0),
+            inbound=InboundSettings(port=esl_port, password="lab-demo"),
+            journal=args.journal, state_dir=args.state_dir, switch_name="demo",
+            sms_gateway_url=sms_gateway.url,
+        ))
+        outcomes: list[Any] = []
+        all_outcomes = asyncio.Event()
+
+        def on_outcome(outcome: Any) -> None:
+            outcomes.append(outcome)
+            if len(outcomes) >= len(calls):
+                all_outcomes.set()
+
+        service.outcome_hooks.append(on_outcome)
+        await service.start()
+        journaled: list[dict[str, Any]] = []
+        try:
+            assert service.inbound is not None
+            await service.inbound.wait_connected(5.0)
+            switch.controller_port = service.outbound.bound_port or 0
+            results = await switch.place_all(calls, concurrency=20)
+            with contextlib.suppress(TimeoutError):  # outcomes come over the event socket
+                await asyncio.wait_for(all_outcomes.wait(), 5.0)
+            if service.journal is not None:
+                await service.journal.flush()
+                uuids = {r.uuid for r in results}
+                journaled = [row for row in await service.journal.trace(limit=1000)
+                             if row.get("uuid") in uuids]
+            if service.sms is not None:
+                await service.sms.flush(5.0)
+        finally:
+            await service.stop()
+            await switch.stop()
+        status = print_results(results, as_json=args.json, outcomes=len(outcomes),
+                               policy=service.policy.version)
+        if not args.json:
+            if service.journal is not None:
+                print(f"journal ({args.journal}): {len(journaled)} of {len(results)} calls "
+                      f"traceable with their outcome")
+            for message in sms_gateway.messages:
+                print(f"flash SMS to {message.get('to')}: {message.get('text')}")
+    return status
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import structlog
 from fs_plugin.clock import Clock, SystemClock
 from fs_plugin.counters import CounterStore, open_store
 from fs_plugin.errors import ConfigError, StorageError
+from fs_plugin.journal import Journal
 from fs_plugin.policy import PolicySnapshot, load_policy
 from fs_plugin.screening import (
     CounterReadings,
@@ -40,6 +41,7 @@ from fs_plugin.screening.model import CallFacts, Decision, Outcome, Verdict
 from fs_plugin.transport.health import HealthSettings
 from fs_plugin.transport.inbound import InboundClient, InboundSettings
 from fs_plugin.transport.outbound import DecisionRecord, OutboundServer, OutboundSettings
+from fs_plugin.warn import FlashSms, HttpSmsGateway, SmsSender
 
 __all__ = ["PolicyHolder", "Service", "ServiceConfig"]
 
@@ -64,6 +66,13 @@ class ServiceConfig:
     #: a store outage must not grow memory without bound, so beyond this the oldest
     #: are dropped and counted (the journal still gets them).
     outcome_queue_max: int = 50_000
+    #: Journal: ``"off"``, ``"embedded"`` (pgserver under ``state_dir``) or a PostgreSQL DSN.
+    journal: str = "off"
+    state_dir: Path = Path("state")
+    #: This switch's name in the journal (many switches share one database).
+    switch_name: str = "fs-plugin"
+    #: Flash-SMS gateway URL (HTTP POST); ``None``: no flash SMS.
+    sms_gateway_url: str | None = None
 
 
 class PolicyHolder:
@@ -114,6 +123,9 @@ class Service:
         self.outcome_hooks: list[Callable[[Outcome], None]] = []
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue(config.outcome_queue_max)
         self._worker: asyncio.Task[None] | None = None
+        self.journal: Journal | None = None
+        self.sms: SmsSender | None = None
+        self._sms_gateway: HttpSmsGateway | None = None
         self._stop = asyncio.Event()
         self.stats: dict[str, int] = {
             "counter_errors": 0, "outcomes": 0, "outcomes_dropped": 0, "outcome_errors": 0,
@@ -203,6 +215,8 @@ class Service:
     # -- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self._start_journal()
+        self._start_sms()
         self._worker = asyncio.get_running_loop().create_task(
             self._outcome_worker(), name="fsp-outcomes"
         )
@@ -224,7 +238,47 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
         await self.counters.close()
+        if self.sms is not None:
+            await self.sms.close()
+        if self._sms_gateway is not None:
+            await self._sms_gateway.close()
+        if self.journal is not None:
+            await self.journal.close()
         log.info("service_stopped")
+
+    async def _start_journal(self) -> None:
+        mode = self.config.journal
+        if mode == "off":
+            return
+        dsn = None if mode == "embedded" else mode
+        journal = await Journal.open(
+            dsn, state_dir=self.config.state_dir, switch=self.config.switch_name,
+            clock=self.clock,
+        )
+        self.journal = journal
+
+        def record(rec: DecisionRecord) -> None:
+            journal.record_decision(rec.facts, rec.decision, decided_at=rec.decided_at,
+                                    latency_ms=rec.latency_s * 1e3)
+
+        self.outbound.add_listener(record)
+        self.outcome_hooks.append(journal.record_outcome)
+
+    def _start_sms(self) -> None:
+        url = self.config.sms_gateway_url
+        if url is None:
+            return
+        self._sms_gateway = HttpSmsGateway(url)
+        sender = SmsSender(self._sms_gateway, clock=self.clock)
+        sender.start()
+        self.sms = sender
+
+        def warn(rec: DecisionRecord) -> None:
+            sms = FlashSms.for_call(rec.facts, rec.decision, created_at=rec.decided_at)
+            if sms is not None:
+                sender.submit(sms)
+
+        self.outbound.add_listener(warn)
 
     def request_stop(self) -> None:
         self._stop.set()

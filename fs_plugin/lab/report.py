@@ -59,9 +59,13 @@ def print_results(
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(verdicts.items()))
     print()
     print(f"{len(results)} calls — {summary}")
+    decision = sorted(r.decision_ms for r in results if r.decision_ms is not None)
+    if decision:
+        print(f"decision latency (channel data → verdict on the wire): median "
+              f"{decision[len(decision) // 2]:.2f} ms, max {decision[-1]:.2f} ms")
     if pdd:
-        print(f"added post-dial delay: median {pdd[len(pdd) // 2]:.1f} ms, "
-              f"max {pdd[-1]:.1f} ms")
+        print(f"whole socket exchange per call (connect to close, {len(pdd)} calls at once "
+              f"in one process with the lab switch): median {pdd[len(pdd) // 2]:.1f} ms")
     if outcomes is not None:
         print(f"outcomes received on the event socket: {outcomes}")
     if policy:

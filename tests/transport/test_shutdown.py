@@ -61,7 +61,7 @@ def test_sigterm_exits_cleanly_with_json_logs(policy_dir: Path, repo_dir: Path) 
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "fs_plugin.cli", "run", "--policy", str(policy_dir),
-         "--listen", f"127.0.0.1:{port}"],
+         "--listen", f"127.0.0.1:{port}", "--journal", "off"],
         cwd=repo_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
