@@ -80,6 +80,20 @@ async def _paced(port: int, rate: float, seconds: float) -> None:
     _report(f"paced {rate:.0f}/s", results, time.perf_counter() - started)
 
 
+def _drive(args: argparse.Namespace, port: int) -> None:
+    # The load generator gets the same fast loop as the controller, so it is not the limit.
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    if args.rate:
+        asyncio.run(_paced(port, args.rate, args.seconds))
+    else:
+        asyncio.run(_throughput(port, args.calls, args.concurrency))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20000)
@@ -88,7 +102,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--counters", default="memory://", help="counter store URL")
     ap.add_argument("--journal", default="off", help="off | embedded | DSN")
+    ap.add_argument("--external", type=int, default=None,
+                    help="load a controller already listening on this loopback port")
     args = ap.parse_args()
+    if args.external:
+        _drive(args, args.external)
+        return
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     controller = subprocess.Popen(
@@ -106,10 +125,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        if args.rate:
-            asyncio.run(_paced(port, args.rate, args.seconds))
-        else:
-            asyncio.run(_throughput(port, args.calls, args.concurrency))
+        _drive(args, port)
     finally:
         controller.terminate()
         controller.wait(10)

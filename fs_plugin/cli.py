@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="embedded PostgreSQL, journal spool")
     run.add_argument("--switch-name", default=socket.gethostname(),
                      help="this switch's name in the journal")
+    run.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                     help="event loop (uvloop when installed, else asyncio)")
     run.add_argument("--sms-gateway", default=os.environ.get("FSP_SMS_GATEWAY_URL"),
                      help="flash-SMS gateway URL ($FSP_SMS_GATEWAY_URL); none: no flash SMS")
 
@@ -161,8 +163,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         state_dir=args.state_dir, switch_name=args.switch_name,
         sms_gateway_url=args.sms_gateway,
     )
+    if args.loop == "uvloop":
+        _install_fast_loop()
     asyncio.run(_run_service(config))
     return 0
+
+
+def _install_fast_loop() -> str:
+    """Use uvloop when it is installed: the same asyncio API, about twice the socket
+    throughput per core (the controller is one process per switch)."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
 
 
 async def _run_service(config: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -223,16 +223,22 @@ def parse_header_lines(block: bytes) -> Headers:
         block = block.replace(b"\r\n", b"\n")
         if block.endswith(b"\r"):
             block = block[:-1]
-    # Fast path: one regex pass over the block (the channel-data frame has ~150 lines);
-    # if any line does not match, the slow path below names the offending line.
-    found = _HEADER_LINE.findall(block)
-    if len(found) == block.count(b"\n") + 1:
-        try:
-            return tuple(
-                (n.decode("utf-8"), v.decode("utf-8", errors="replace")) for n, v in found
-            )
-        except UnicodeDecodeError:
-            pass
+    # Fast path: decode to text once, then split. Splitting UTF-8 text on "\n" is the same
+    # as splitting the bytes (0x0A never occurs inside a multi-byte sequence), and nothing
+    # is URL-decoded here, so a %0A in a value stays inside its line. A replacement
+    # character means invalid UTF-8 somewhere: the strict path below decides whether it
+    # is in a name (an error) or only in a value (tolerated).
+    text = block.decode("utf-8", errors="replace")
+    pairs: list[tuple[str, str]] = []
+    complete = True
+    for text_line in text.split("\n"):
+        key, colon, value = text_line.partition(": ")
+        if not colon or not key:
+            complete = False
+            break
+        pairs.append((key, value))
+    if complete and ("\ufffd" not in text or not any("\ufffd" in k for k, _ in pairs)):
+        return tuple(pairs)
     for line in block.split(b"\n"):
         name, sep, _ = line.partition(b": ")
         if not sep:
@@ -245,6 +251,8 @@ def parse_header_lines(block: bytes) -> Headers:
             raise RemoteEslError(
                 Reason.BAD_HEADER_NAME, f"header name not UTF-8: {name!r:.80}"
             ) from None
+    if complete:  # every name is valid UTF-8 (one merely contains U+FFFD itself)
+        return tuple(pairs)
     raise RemoteEslError(Reason.BAD_HEADER_LINE, "unparseable header block")
 
 
@@ -395,13 +403,47 @@ def decode_api(frame: Frame, command: Command | None) -> ApiResponse:
     return ApiResponse(body=body, ok=not body.startswith("-ERR"), frame=frame, command=command)
 
 
+class _DecodedHeaders(Mapping[str, str]):
+    """Channel-data headers, URL-decoded on first access.
+
+    A connect reply carries ~150 headers and the controller reads about fifteen of them;
+    decoding only those keeps the per-call cost down. Repeated names: the last wins, as
+    everywhere in this codec.
+    """
+
+    __slots__ = ("_cache", "_raw")
+
+    def __init__(self, headers: Headers) -> None:
+        self._raw = dict(headers)
+        self._cache: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._cache[name]
+        except KeyError:
+            value = self._cache[name] = fs_url_decode(self._raw[name])
+            return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __repr__(self) -> str:
+        return f"_DecodedHeaders({len(self._raw)} headers)"
+
+
 def decode_channel_data(frame: Frame) -> ChannelData:
-    decoded = {name: fs_url_decode(value) for name, value in frame.headers}
+    decoded = _DecodedHeaders(frame.headers)
     unique_id = decoded.get("Unique-ID")
     if not unique_id:
         raise RemoteEslError(Reason.BAD_CHANNEL_DATA, "connect reply without Unique-ID")
     return ChannelData(
-        headers=MappingProxyType(decoded),
+        headers=decoded,
         socket_mode=decoded.get("Socket-Mode"),
         control=decoded.get("Control"),
         unique_id=unique_id,

@@ -47,11 +47,15 @@ def facts_from_channel_data(headers: Mapping[str, str]) -> CallFacts:
         sofia_profile=_opt(headers, "variable_sofia_profile_name"),
         # sofia names the gateway of an inbound call `sip_gateway`; `sip_gateway_name`
         # is set on legs it originates, kept as a second choice.
-        gateway=_opt(headers, "variable_sip_gateway") or _opt(headers, "variable_sip_gateway_name"),
+        gateway=_opt(headers, "variable_sip_gateway")
+        or _opt(headers, "variable_sip_gateway_name"),
         network_ip=_opt(headers, "variable_sip_network_ip"),
         call_id=_opt(headers, "variable_sip_call_id"),
         user_agent=_opt(headers, "variable_sip_user_agent"),
         switch=_opt(headers, "FreeSWITCH-Hostname"),
         timestamp_us=_timestamp(headers.get("Event-Date-Timestamp")),
-        variables=MappingProxyType(dict(headers)),
+        # The codec's mapping is read-only and decodes lazily: kept as is (copying it would
+        # decode ~150 values per call). A plain dict is copied, so the frozen facts cannot
+        # change under the engine.
+        variables=MappingProxyType(dict(headers)) if isinstance(headers, dict) else headers,
     )
