@@ -214,7 +214,16 @@ class Service:
 
     # -- life cycle ----------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Run the engine once before accepting calls, so the first real call does not pay
+        for cold caches and lazy imports (a stall the health watch would see as lag)."""
+        snapshot = self.policy.snapshot
+        facts = CallFacts(uuid="warm-up", from_user="02088880000", destination="13900000000")
+        plan = plan_counters(facts, snapshot, now=self.clock.time())
+        decide(facts, snapshot, CounterReadings(plan, None, "warm-up"), now=self.clock.time())
+
     async def start(self) -> None:
+        self.warm_up()
         await self._start_journal()
         self._start_sms()
         self._worker = asyncio.get_running_loop().create_task(

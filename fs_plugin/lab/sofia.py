@@ -29,6 +29,12 @@ class ChannelIdentity:
     from_port: int
     created_us: int
     sequence: int
+    #: How the INVITE came (``udp`` | ``tcp``): sofia's ``sip_via_protocol``.
+    transport: str = "udp"
+    #: The From tag the caller sent; ``None`` makes one up like SIPp's.
+    from_tag: str | None = None
+    #: The switch's SIP port the INVITE reached (Request-URI / To port).
+    local_port: int = SIP_PORT
 
     @classmethod
     def new(cls, created_us: int, sequence: int) -> ChannelIdentity:
@@ -88,8 +94,12 @@ def _profile(prefix: str, call: LabCall, ident: ChannelIdentity, times: dict[str
     ]
 
 
+def _from_tag(ident: ChannelIdentity) -> str:
+    return ident.from_tag or f"{ident.sequence}SIPpTag001"
+
+
 def _sofia_variables(call: LabCall, ident: ChannelIdentity) -> list[tuple[str, str]]:
-    host, port = call.network_ip, str(ident.from_port)
+    host, port, local = call.network_ip, str(ident.from_port), str(ident.local_port)
     v: list[tuple[str, str]] = [
         ("variable_direction", "inbound"),
         ("variable_uuid", ident.uuid),
@@ -106,15 +116,15 @@ def _sofia_variables(call: LabCall, ident: ChannelIdentity) -> list[tuple[str, s
         ("variable_sip_invite_stamp", str(ident.created_us)),
         ("variable_sip_received_ip", host),
         ("variable_sip_received_port", port),
-        ("variable_sip_via_protocol", "udp"),
+        ("variable_sip_via_protocol", ident.transport),
     ]
     if call.user_agent:
         v.append(("variable_sip_user_agent", call.user_agent))
     v += [
         ("variable_sip_from_user_stripped", call.from_user),
-        ("variable_sip_from_tag", f"{ident.sequence}SIPpTag001"),
+        ("variable_sip_from_tag", _from_tag(ident)),
         ("variable_sofia_profile_name", call.profile),
-        ("variable_sofia_profile_url", f"sip:mod_sofia@127.0.0.1:{SIP_PORT}"),
+        ("variable_sofia_profile_url", f"sip:mod_sofia@127.0.0.1:{ident.local_port}"),
         ("variable_recovery_profile_name", call.profile),
     ]
     if call.gateway:
@@ -129,15 +139,15 @@ def _sofia_variables(call: LabCall, ident: ChannelIdentity) -> list[tuple[str, s
     v += [
         ("variable_sip_from_display", name),
         ("variable_sip_full_from", f'"{name}" <sip:{call.from_user}@{host}:{port}>;'
-                                   f"tag={ident.sequence}SIPpTag001"),
-        ("variable_sip_full_to", f"<sip:{call.to}@127.0.0.1:{SIP_PORT}>"),
+                                   f"tag={_from_tag(ident)}"),
+        ("variable_sip_full_to", f"<sip:{call.to}@127.0.0.1:{local}>"),
         ("variable_sip_req_user", call.to),
-        ("variable_sip_req_port", str(SIP_PORT)),
-        ("variable_sip_req_uri", f"{call.to}@127.0.0.1:{SIP_PORT}"),
+        ("variable_sip_req_port", local),
+        ("variable_sip_req_uri", f"{call.to}@127.0.0.1:{local}"),
         ("variable_sip_req_host", "127.0.0.1"),
         ("variable_sip_to_user", call.to),
-        ("variable_sip_to_port", str(SIP_PORT)),
-        ("variable_sip_to_uri", f"{call.to}@127.0.0.1:{SIP_PORT}"),
+        ("variable_sip_to_port", local),
+        ("variable_sip_to_uri", f"{call.to}@127.0.0.1:{local}"),
         ("variable_sip_to_host", "127.0.0.1"),
         ("variable_sip_contact_user", call.from_user),
         ("variable_sip_contact_port", port),

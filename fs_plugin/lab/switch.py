@@ -64,6 +64,9 @@ class CallResult:
     decision_ms: float | None = None
     announcement: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    #: The channel the call ran on (UUID, Call-ID, creation time): what an outcome
+    #: emitted later, by a SIP front that saw the call end, is built from.
+    identity: ChannelIdentity | None = None
 
     @property
     def expectation_errors(self) -> list[str]:
@@ -115,8 +118,26 @@ class LabSwitch:
     # -- outbound: placing calls ---------------------------------------------------
 
     async def place(self, call: LabCall) -> CallResult:
-        now_us = time.time_ns() // 1000
-        chan = _Channel(call, ChannelIdentity.new(now_us, next(self._seq)))
+        """Screen a call and report its outcome with virtual ring and talk times."""
+        result = await self.screen(call)
+        self._emit_outcome(result)
+        return result
+
+    def next_sequence(self) -> int:
+        """The switch's next channel sequence number (``Event-Sequence``, ``session_id``)."""
+        return next(self._seq)
+
+    async def screen(self, call: LabCall, identity: ChannelIdentity | None = None) -> CallResult:
+        """Run the socket app and the dialplan's continuation; emit no outcome.
+
+        The caller of this method knows how the call ends (a SIP front: answered,
+        cancelled, rejected) and reports it with :meth:`emit_outcome`. The result's
+        ``sip_status`` for a call let through is what the dialplan alone would give
+        (200, or 487 for a ``ring_s`` call); a SIP front replaces it with what it sent.
+        """
+        if identity is None:
+            identity = ChannelIdentity.new(time.time_ns() // 1000, next(self._seq))
+        chan = _Channel(call, identity)
         started = time.perf_counter()
         fallback: str | None = None
         try:
@@ -126,9 +147,7 @@ class LabSwitch:
         except TimeoutError:
             fallback = "socket_error"
         pdd_ms = (time.perf_counter() - started) * 1e3
-        result = self._continue_dialplan(chan, fallback, pdd_ms)
-        self._emit_outcome(chan, result)
-        return result
+        return self._continue_dialplan(chan, fallback, pdd_ms)
 
     async def place_all(self, calls: Iterable[LabCall], concurrency: int = 50) -> list[CallResult]:
         """Place calls with at most ``concurrency`` in flight; results in the calls' order."""
@@ -224,6 +243,7 @@ class LabSwitch:
             post_dial_delay_ms=pdd_ms, announcement=chan.announcement, variables=dict(v),
             decision_ms=None if chan.data_sent_at is None or chan.first_command_at is None
             else (chan.first_command_at - chan.data_sent_at) * 1e3,
+            identity=chan.ident,
         )
 
     # -- inbound: the event socket --------------------------------------------------
@@ -255,26 +275,52 @@ class LabSwitch:
         self._esl_tasks.add(task)
         task.add_done_callback(self._esl_tasks.discard)
 
-    def _emit_outcome(self, chan: _Channel, result: CallResult) -> None:
-        if not self._subscribers:
+    def _emit_outcome(self, result: CallResult) -> None:
+        """The outcome of a placed call, with ring and talk time written in, not waited for."""
+        ident = result.identity
+        if ident is None or not self._subscribers:
             return
-        created = chan.ident.created_us
+        created = ident.created_us
         decided = created + int(result.post_dial_delay_ms * 1000)
         progress = answer = 0
         if result.cause is not None:
             disposition, end, cause = "send_refuse", decided, result.cause
-        elif chan.call.ring_s is not None:
+        elif result.call.ring_s is not None:
             progress = decided
-            end = progress + int(chan.call.ring_s * 1e6)
+            end = progress + int(result.call.ring_s * 1e6)
             disposition, cause = "recv_cancel", "ORIGINATOR_CANCEL"
         else:
             progress = decided
             answer = progress + 2_000_000
-            end = answer + int(chan.call.talk_s * 1e6)
+            end = answer + int(result.call.talk_s * 1e6)
             disposition, cause = "recv_bye", "NORMAL_CLEARING"
+        self.emit_outcome(
+            result, cause=cause, disposition=disposition, progress_us=progress,
+            answer_us=answer, end_us=end,
+        )
+
+    def emit_outcome(
+        self,
+        result: CallResult,
+        *,
+        cause: str,
+        disposition: str,
+        progress_us: int,
+        answer_us: int,
+        end_us: int,
+    ) -> None:
+        """Publish ``CHANNEL_HANGUP_COMPLETE`` for a screened call to every subscriber.
+
+        Times are µs since the epoch (0: never reached), as in ``variable_*_uepoch``;
+        ``disposition`` is sofia's ``sip_hangup_disposition`` (``send_refuse``,
+        ``recv_cancel``, ``recv_bye``, ``send_bye``).
+        """
+        ident = result.identity
+        if ident is None or not self._subscribers:
+            return
         headers = hangup_complete_headers(
-            chan.call, chan.ident, cause=cause, disposition=disposition, progress_us=progress,
-            answer_us=answer, end_us=end, channel_vars=chan.variables,
+            result.call, ident, cause=cause, disposition=disposition, progress_us=progress_us,
+            answer_us=answer_us, end_us=end_us, channel_vars=result.variables,
         )
         for sub in list(self._subscribers):
             sub.publish("CHANNEL_HANGUP_COMPLETE", headers)

@@ -18,6 +18,7 @@ Calls therefore come out in the order they ended, not the order they began.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
@@ -256,6 +257,9 @@ class DialogGrouper:
         self._open: OrderedDict[str, _Dialog] = OrderedDict()
         self._closing: OrderedDict[str, tuple[float, _Dialog]] = OrderedDict()
         self._closed: OrderedDict[str, None] = OrderedDict()
+        # (invite time, call id) of every dialog started, popped lazily once handed out:
+        # the earliest start still open is the replay's watermark.
+        self._starts: list[tuple[float, str]] = []
         self.messages = 0
         self.ignored = 0
         self.missing_call_id = 0
@@ -263,6 +267,24 @@ class DialogGrouper:
     @property
     def open_dialogs(self) -> int:
         return len(self._open) + len(self._closing)
+
+    def oldest_start(self) -> float | None:
+        """The earliest INVITE time of a dialog not handed out yet (``None``: none open).
+
+        No call still to come out of this grouper began before it, so events of the
+        calls already out that happen before it can be run in time order.
+        """
+        starts = self._starts
+        while starts:
+            when, call_id = starts[0]
+            dialog = self._open.get(call_id)
+            if dialog is None:
+                closing = self._closing.get(call_id)
+                dialog = closing[1] if closing is not None else None
+            if dialog is not None and dialog.call.invite_time == when:
+                return when
+            heapq.heappop(starts)
+        return None
 
     def add(self, message: SipMessage, meta: Payload) -> list[TraceCall]:
         """Account one parsed message; return the calls that finished (usually none)."""
@@ -420,6 +442,13 @@ class DialogGrouper:
         )
         dialog = _Dialog(call, cseq[0], sender.tag)
         self._open[call_id] = dialog
+        starts = self._starts
+        heapq.heappush(starts, (meta.ts, call_id))
+        if len(starts) > 2 * self.open_dialogs + 1024:
+            # Entries of handed-out dialogs behind a long-open one: rebuild (bounded ~2x).
+            self._starts = [(d.call.invite_time, k) for k, d in self._open.items()]
+            self._starts += [(d.call.invite_time, k) for k, (_, d) in self._closing.items()]
+            heapq.heapify(self._starts)
         return dialog
 
     @staticmethod

@@ -134,6 +134,8 @@ class TraceResult:
             source=path.name,
             position_separator=":" if self.format is TraceFormat.TEXT else "#",
         )
+        #: No call still to come has an event (INVITE, end) before this capture time.
+        self.watermark = float("-inf")
         self.calls: Iterator[TraceCall] = self._run()
 
     def __iter__(self) -> Iterator[TraceCall]:
@@ -154,6 +156,30 @@ class TraceResult:
         self._file.close()
 
     @property
+    def size(self) -> int:
+        """The trace file's size in bytes (for progress)."""
+        return self.path.stat().st_size
+
+    def position(self) -> int:
+        """Bytes of the file read so far (for progress)."""
+        try:
+            return self._file.tell()
+        except ValueError:  # closed: read to the end
+            return self.size
+
+    def _advance(self, now: float, done: list[TraceCall]) -> None:
+        # Called before ``done`` is handed out: the calls in it are no longer in the
+        # grouper, so they bound the watermark until the next batch.
+        mark = now
+        oldest = self._grouper.oldest_start()
+        if oldest is not None and oldest < mark:
+            mark = oldest
+        for call in done:
+            if call.invite_time < mark:
+                mark = call.invite_time
+        self.watermark = mark
+
+    @property
     def skipped_total(self) -> int:
         return sum(self.skip_counts.values())
 
@@ -170,6 +196,7 @@ class TraceResult:
                 yield from self._run_text()
             else:
                 yield from self._run_capture()
+            self.watermark = float("-inf")
             for call in self._grouper.flush():
                 self.stats.calls += 1
                 yield call
@@ -216,6 +243,7 @@ class TraceResult:
                 done = handle(payload)
                 if done:
                     stats.calls += len(done)
+                    self._advance(payload.ts, done)
                     yield from done
         stats.frames = frame
 
@@ -228,6 +256,7 @@ class TraceResult:
             done = self._handle(item, allow_short_body=True)
             if done:
                 stats.calls += len(done)
+                self._advance(item.ts, done)
                 yield from done
 
     def _handle(self, payload: Payload, *, allow_short_body: bool = False) -> list[TraceCall]:
