@@ -27,8 +27,14 @@ class HealthSettings:
     #: How often the loop-lag probe runs. 20 ms keeps the probe's own cost negligible
     #: while noticing a stall well inside a typical 100–300 ms decision deadline.
     interval_s: float = 0.02
-    #: Lag above which the controller cannot meet its deadline: stop accepting.
+    #: Sustained lag above this (``sustained`` samples in a row) means the controller is
+    #: falling behind: stop accepting. One late sample (a GC pause, a descheduled
+    #: process) is not overload by itself…
     max_lag_s: float = 0.1
+    sustained: int = 3
+    #: … unless it is longer than this: a stall this long already cost calls their
+    #: decision deadline, so the next ones should fail over at once.
+    hard_lag_s: float = 0.25
     #: More calls than this in flight also means overload (bounded memory, bounded delay).
     max_inflight: int = 2000
     #: The loop must stay healthy this long before accepting again.
@@ -51,6 +57,7 @@ class HealthMonitor:
         self.last_lag_s = 0.0
         self.max_seen_lag_s = 0.0
         self._healthy_since: float | None = None
+        self._late = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -68,7 +75,10 @@ class HealthMonitor:
         self.last_lag_s = lag_s
         self.max_seen_lag_s = max(self.max_seen_lag_s, lag_s)
         s = self.settings
-        overloaded = lag_s > s.max_lag_s or self._inflight() > s.max_inflight
+        self._late = self._late + 1 if lag_s > s.max_lag_s else 0
+        overloaded = (
+            self._late >= s.sustained or lag_s > s.hard_lag_s or self._inflight() > s.max_inflight
+        )
         if overloaded:
             self._healthy_since = None
             if self.healthy:

@@ -93,7 +93,8 @@ async def test_decision_error_applies_on_error_and_is_logged(policy_dir: Path) -
 
 
 async def test_overloaded_controller_stops_accepting_then_recovers(policy_dir: Path) -> None:
-    rig = await make_rig(policy_dir, inbound=False, max_lag_s=0.05, recover_after_s=0.3)
+    rig = await make_rig(policy_dir, inbound=False, max_lag_s=0.05, hard_lag_s=0.15,
+                         recover_after_s=0.3)
     try:
         ok = await rig.switch.place(LabCall(**SPOOFED))  # type: ignore[arg-type]
         assert ok.verdict == "block" and ok.fallback is None
