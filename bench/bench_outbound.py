@@ -80,7 +80,14 @@ async def _paced(port: int, rate: float, seconds: float) -> None:
     _report(f"paced {rate:.0f}/s", results, time.perf_counter() - started)
 
 
-def _drive(args: argparse.Namespace, port: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to state the controller's cost
+    per call independently of what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drive(args: argparse.Namespace, port: int, pid: int | None = None) -> None:
     # The load generator gets the same fast loop as the controller, so it is not the limit.
     try:
         import uvloop
@@ -88,10 +95,17 @@ def _drive(args: argparse.Namespace, port: int) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
+    cpu0 = _cpu_seconds(pid) if pid else 0.0
     if args.rate:
         asyncio.run(_paced(port, args.rate, args.seconds))
+        calls = int(args.rate * args.seconds)
     else:
         asyncio.run(_throughput(port, args.calls, args.concurrency))
+        calls = args.calls + min(500, args.calls)
+    if pid:
+        cpu = _cpu_seconds(pid) - cpu0
+        print(f"controller CPU: {cpu:.2f} s for {calls} calls = {cpu / calls * 1e6:.0f} µs "
+              f"per call → {calls / cpu:,.0f} calls/s per core")
 
 
 def main() -> None:
@@ -125,7 +139,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        _drive(args, port)
+        _drive(args, port, controller.pid)
     finally:
         controller.terminate()
         controller.wait(10)

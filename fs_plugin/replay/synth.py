@@ -25,7 +25,9 @@ from pathlib import Path
 
 import dpkt  # dpkt ships no type information
 
-__all__ = ["SWITCH_IP", "SWITCH_PORT", "SynthCall", "synth_calls", "write_pcap"]
+__all__ = [
+    "SWITCH_IP", "SWITCH_PORT", "SynthCall", "scripted_call", "synth_calls", "write_pcap",
+]
 
 SWITCH_IP = "10.1.0.1"
 SWITCH_PORT = 5060
@@ -313,3 +315,44 @@ def write_pcap(path: str | Path, calls: Iterable[SynthCall]) -> int:
                 heapq.heappush(pending, (ts, sequence, *route, data))
         drain(float("inf"))
     return written
+
+
+def scripted_call(
+    index: int,
+    *,
+    caller: str,
+    callee: str,
+    at: float,
+    kind: str,
+    src_ip: str = "203.0.113.10",
+    ring_s: float = 1.0,
+    talk_s: float = 30.0,
+    status: int = 486,
+) -> SynthCall:
+    """One call of a hand-written scenario (a wangiri burst, a flood): ``kind`` is
+    ``answered``, ``ring_cancel`` or ``rejected``, timed from ``at``."""
+    invite = _us(at)
+    ringing: float | None = _us(invite + 0.1)
+    answer: float | None = None
+    end_method: str | None = None
+    ended_by: str | None = None
+    if kind == "answered":
+        assert ringing is not None
+        final = answer = _us(ringing + ring_s)
+        status, end, end_method, ended_by = 200, _us(answer + talk_s), "BYE", "caller"
+    elif kind == "ring_cancel":
+        assert ringing is not None
+        end = _us(ringing + ring_s)
+        final, status, end_method, ended_by = _us(end + 0.002), 487, "CANCEL", "caller"
+    elif kind == "rejected":
+        ringing = None
+        final = end = _us(invite + 0.05)
+    else:
+        raise ValueError(f"unknown call kind {kind!r}")
+    return SynthCall(
+        call_id=f"script-{index}@{src_ip}", kind=kind, from_user=caller, from_display="",
+        pai=None, diversion=None, callee=callee, src_ip=src_ip, src_port=5060,
+        user_agent=None, invite_time=invite, ringing_time=ringing, final_status=status,
+        final_time=final, answer_time=answer, end_time=end, end_method=end_method,
+        ended_by=ended_by,
+    )
