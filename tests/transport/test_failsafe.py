@@ -122,13 +122,14 @@ async def test_overloaded_controller_stops_accepting_then_recovers(policy_dir: P
 
 async def test_too_many_calls_in_flight_also_pauses(policy_dir: Path) -> None:
     rig = await make_rig(policy_dir, inbound=False, max_inflight=0, recover_after_s=60)
+    sentinel = object()  # stands for a call in flight
     try:
         monitor = rig.service.outbound.health
-        rig.service.outbound._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        rig.service.outbound._active.add(sentinel)  # type: ignore[arg-type]
         monitor.observe(0.0, now=0.0)
         assert not rig.service.outbound.accepting
         result = await rig.switch.place(LabCall(**SPOOFED))  # type: ignore[arg-type]
         assert result.fallback == "refused"
     finally:
-        rig.service.outbound._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+        rig.service.outbound._active.discard(sentinel)  # type: ignore[arg-type]
         await rig.service.stop()

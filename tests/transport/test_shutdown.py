@@ -69,7 +69,7 @@ def test_sigterm_exits_cleanly_with_json_logs(policy_dir: Path, repo_dir: Path) 
         result = None
         for _ in range(200):  # until the controller listens (refused calls fall back)
             result = asyncio.run(LabSwitch("127.0.0.1", port, socket_timeout_s=5).place(CALL))
-            if result.fallback is None:
+            if result.fallback != "refused":
                 break
             time.sleep(0.05)
         assert result is not None and result.verdict == "block"
