@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="embedded PostgreSQL, journal spool")
     run.add_argument("--switch-name", default=socket.gethostname(),
                      help="this switch's name in the journal")
+    run.add_argument("--http", default=None,
+                     help="HOST:PORT of the HTTP API, NOC page and /metrics (off by default)")
+    run.add_argument("--tokens", type=Path, default=os.environ.get("FSP_TOKENS_FILE"),
+                     help="API tokens file (sha256 → role), see fs_plugin/web/auth.py "
+                          "($FSP_TOKENS_FILE)")
     run.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                      help="event loop (uvloop when installed, else asyncio)")
     run.add_argument("--sms-gateway", default=os.environ.get("FSP_SMS_GATEWAY_URL"),
@@ -157,8 +162,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inbound = InboundSettings(
             host=esl_host, port=esl_port, password=os.environ.get("FSP_ESL_PASSWORD", "")
         )
+    web = None
+    if args.http:
+        from fs_plugin.web import WebSettings
+
+        http_host, http_port = _hostport(args.http, 8088)
+        web = WebSettings(host=http_host, port=http_port,
+                          tokens_file=Path(args.tokens) if args.tokens else None)
     config = ServiceConfig(
-        args.policy, outbound=outbound, inbound=inbound, counters_url=args.counters,
+        args.policy, outbound=outbound, inbound=inbound, counters_url=args.counters, web=web,
         counters_timeout_s=args.counters_timeout_ms / 1e3, journal=args.journal,
         state_dir=args.state_dir, switch_name=args.switch_name,
         sms_gateway_url=args.sms_gateway,

@@ -73,6 +73,8 @@ class ServiceConfig:
     switch_name: str = "fs-plugin"
     #: Flash-SMS gateway URL (HTTP POST); ``None``: no flash SMS.
     sms_gateway_url: str | None = None
+    #: HTTP API, NOC page and /metrics (``fs_plugin.web.WebSettings``); ``None``: off.
+    web: Any = None
 
 
 class PolicyHolder:
@@ -125,6 +127,7 @@ class Service:
         self._worker: asyncio.Task[None] | None = None
         self.journal: Journal | None = None
         self.sms: SmsSender | None = None
+        self.web: Any = None
         self._sms_gateway: HttpSmsGateway | None = None
         self._stop = asyncio.Event()
         self.stats: dict[str, int] = {
@@ -232,12 +235,18 @@ class Service:
         await self.outbound.start()
         if self.inbound is not None:
             self.inbound.start()
+        if self.config.web is not None:
+            from fs_plugin.web import start_web  # aiohttp and prometheus only when asked
+
+            self.web = await start_web(self, self.config.web)
         log.info(
             "service_started", policy=self.policy.version, port=self.outbound.bound_port,
             counters=self.config.counters_url.split("@")[-1],
         )
 
     async def stop(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         await self.outbound.stop(self.config.shutdown_grace_s)
         if self.inbound is not None:
             await self.inbound.stop()
@@ -300,12 +309,20 @@ class Service:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.request_stop)
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGHUP, self.policy.reload)
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         try:
             await self._stop.wait()
         finally:
             log.info("service_stopping", inflight=self.outbound.inflight())
             await self.stop()
+
+    def _on_sighup(self) -> None:
+        if self.web is not None:
+            # The web layer's reload keeps the history, metric and NOC event.
+            task = asyncio.get_running_loop().create_task(self.web.policy.reload("sighup"))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        else:
+            self.policy.reload()
 
     def snapshot_stats(self) -> dict[str, Any]:
         return {
@@ -313,6 +330,7 @@ class Service:
             "outbound": dict(self.outbound.stats),
             "inbound": dict(self.inbound.stats) if self.inbound else None,
             "service": dict(self.stats),
+            "outcome_queue_depth": self._outcomes.qsize(),
             "accepting": self.outbound.accepting,
             "event_loop_lag_ms": round(self.outbound.health.last_lag_s * 1e3, 3),
         }

@@ -90,15 +90,15 @@ class _Call(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = tcp = cast(asyncio.Transport, transport)
         server = self.server
-        if not server._peer_allowed(transport.get_extra_info("peername")):
+        if not server._peer_allowed(tcp.get_extra_info("peername")):
             server.stats["refused_peers"] += 1
-            log.warning("outbound_peer_refused", peer=str(transport.get_extra_info("peername")))
-            transport.close()
+            log.warning("outbound_peer_refused", peer=str(tcp.get_extra_info("peername")))
+            tcp.close()
             return
         server._active.add(self)
-        transport.write(self.conn.send(esl.Connect()))
+        tcp.write(self.conn.send(esl.Connect()))
         self._arm(server.settings.channel_data_timeout_s, "outbound_peer_timeout")
 
     def data_received(self, data: bytes) -> None:
