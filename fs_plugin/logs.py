@@ -50,6 +50,10 @@ def _mask_processor(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(*, json: bool = True, level: str = "info", mask: bool = True) -> None:
     """JSON lines on stderr for services; a console renderer for humans at a terminal."""
     processors: list[Any] = [
@@ -70,6 +74,8 @@ def configure_logging(*, json: bool = True, level: str = "info", mask: bool = Tr
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolved at each logger's creation, not now: whoever replaces sys.stderr later
+        # (a supervisor, a test harness) gets the lines instead of a closed stream.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

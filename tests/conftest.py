@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FSP_SHARED", REPO.parent / "shared"))
@@ -32,6 +33,13 @@ class _StrictPolicy(asyncio.DefaultEventLoopPolicy):
 
 # pytest-asyncio creates every test's loop from the current policy.
 asyncio.set_event_loop_policy(_StrictPolicy())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    # A test that runs the CLI in-process configures structlog; the next test starts clean.
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)
