@@ -213,21 +213,21 @@ class TraceResult:
         )
 
     def _run_capture(self) -> Iterator[TraceCall]:
-        reader: Any
+        packets: Iterator[tuple[Any, bytes]]
         try:
             if self.format is TraceFormat.PCAP:
-                reader = dpkt.pcap.Reader(self._file)
+                linktype, packets = _pcap_records(self._file)
             else:
                 reader = dpkt.pcapng.Reader(self._file)
+                linktype, packets = reader.datalink(), iter(reader)
         except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
             self._skip(SkipReason.TRUNCATED_FILE, 0, type(exc).__name__)
             return
-        decoder = FrameDecoder(reader.datalink(), self._skip, sip_ports=self._sip_ports)
+        decoder = FrameDecoder(linktype, self._skip, sip_ports=self._sip_ports)
         feed = decoder.feed
         handle = self._handle_fast
         stats = self.stats
         frame = 0
-        packets = iter(reader)
         while True:
             try:
                 ts, buf = next(packets)
@@ -284,6 +284,62 @@ class TraceResult:
         except SipParseError as exc:
             self._skip(exc.failure, payload.frame, exc.detail)
             return []
+
+
+#: Bytes read from a pcap at a time: large reads, records cut out of memory.
+_PCAP_CHUNK = 1 << 20
+#: A record claiming more than this is a corrupt header, not a packet (no link carries
+#: frames near it; dpkt would read the whole rest of the file as one "packet").
+_MAX_RECORD = 1 << 26
+
+
+def _pcap_records(handle: IO[bytes]) -> tuple[int, Iterator[tuple[float, bytes]]]:
+    """(link type, records) of a classic pcap, read in large chunks.
+
+    Several times faster than ``dpkt.pcap.Reader`` (one header object and two small
+    reads per record there), for the same records: a record header cut short raises
+    ``struct.error`` (the truncated-file skip), a body cut short is returned as far as
+    it goes, as dpkt does.
+    """
+    head = handle.read(24)
+    if len(head) < 24:
+        raise struct.error("pcap file header cut short")
+    magic = head[:4]
+    if magic not in _PCAP_MAGICS:
+        raise ValueError("not a pcap file")
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    divisor = 1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6
+    linktype = struct.unpack(order + "I", head[20:24])[0]
+    record = struct.Struct(order + "IIII")
+
+    def records() -> Iterator[tuple[float, bytes]]:
+        unpack = record.unpack_from
+        read = handle.read
+        buf = b""
+        pos = 0
+        while True:
+            if len(buf) - pos < 16:
+                buf = buf[pos:] + read(_PCAP_CHUNK)
+                pos = 0
+                if len(buf) < 16:
+                    if buf:
+                        raise struct.error("pcap record header cut short")
+                    return
+            sec, frac, caplen, _ = unpack(buf, pos)
+            if caplen > _MAX_RECORD:
+                raise ValueError(f"pcap record of {caplen} bytes")
+            start = pos + 16
+            end = start + caplen
+            if end > len(buf):
+                buf = buf[pos:] + read(max(_PCAP_CHUNK, caplen + 16))
+                pos, start, end = 0, 16, 16 + caplen
+                if end > len(buf):
+                    yield sec + frac / divisor, buf[start:]
+                    return
+            yield sec + frac / divisor, buf[start:end]
+            pos = end
+
+    return linktype, records()
 
 
 def read_trace(

@@ -78,15 +78,33 @@ def _number(rng: random.Random) -> str:
 
 
 def synth_calls(
-    count: int, *, seed: int = 0, start: float = 1_795_000_000.0, cps: float = 200.0
+    count: int,
+    *,
+    seed: int = 0,
+    start: float = 1_795_000_000.0,
+    cps: float = 200.0,
+    population: int | None = None,
 ) -> Iterator[SynthCall]:
-    """``count`` calls starting at ``start`` at about ``cps`` calls per second."""
+    """``count`` calls starting at ``start`` at about ``cps`` calls per second.
+
+    By default every number is drawn afresh (nearly all distinct). With
+    ``population``, callers and callees are drawn from that many numbers, as on a
+    live trunk where the same callers and callees come back.
+    """
     rng = random.Random(seed)
+    pool: list[str] | None = None
+    if population is not None:
+        pool_rng = random.Random(seed + 1)
+        pool = [_number(pool_rng) for _ in range(population)]
+
+    def number() -> str:
+        return rng.choice(pool) if pool is not None else _number(rng)
+
     now = start
     for index in range(count):
         now += rng.expovariate(cps)
         invite = _us(now)
-        caller = _number(rng)
+        caller = number()
         shape = rng.random()
         ringing: float | None = _us(invite + rng.uniform(0.02, 0.3))
         answer: float | None = None
@@ -123,7 +141,7 @@ def synth_calls(
             diversion=f"<sip:{_number(rng)}@10.9.9.9>;reason=unconditional"
             if rng.random() < 0.1
             else None,
-            callee=_number(rng),
+            callee=number(),
             src_ip=rng.choice(_TRUNK_IPS),
             src_port=5060 if rng.random() < 0.7 else rng.randrange(10000, 60000),
             user_agent=rng.choice(_USER_AGENTS),
@@ -328,6 +346,7 @@ def scripted_call(
     ring_s: float = 1.0,
     talk_s: float = 30.0,
     status: int = 486,
+    callee_hangs_up: bool = False,
 ) -> SynthCall:
     """One call of a hand-written scenario (a wangiri burst, a flood): ``kind`` is
     ``answered``, ``ring_cancel`` or ``rejected``, timed from ``at``."""
@@ -339,7 +358,8 @@ def scripted_call(
     if kind == "answered":
         assert ringing is not None
         final = answer = _us(ringing + ring_s)
-        status, end, end_method, ended_by = 200, _us(answer + talk_s), "BYE", "caller"
+        status, end, end_method = 200, _us(answer + talk_s), "BYE"
+        ended_by = "callee" if callee_hangs_up else "caller"
     elif kind == "ring_cancel":
         assert ringing is not None
         end = _us(ringing + ring_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import dpkt  # type: ignore[import-untyped]  # dpkt ships no type information
+import dpkt  # dpkt ships no type information
 import pytest
 
 from fs_plugin.replay import EndedBy, read_trace
