@@ -21,7 +21,10 @@ from fs_plugin.errors import ConfigError
 __all__ = ["main"]
 
 DEFAULT_POLICY = Path("policies")
-_COMMAND_MODULES = ("fs_plugin.lab.commands", "fs_plugin.replay.commands", "fs_plugin.web.commands")
+_COMMAND_MODULES = (
+    "fs_plugin.lab.commands", "fs_plugin.replay.commands", "fs_plugin.web.commands",
+    "fs_plugin.journal.commands",
+)
 DEFAULT_DEMO_CALLS = Path("lab/calls/demo.yaml")
 
 
