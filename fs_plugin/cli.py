@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tokens", type=Path, default=os.environ.get("FSP_TOKENS_FILE"),
                      help="API tokens file (sha256 → role), see fs_plugin/web/auth.py "
                           "($FSP_TOKENS_FILE)")
+    run.add_argument("--noc-bus", default=os.environ.get("FSP_NOC_BUS_URL"),
+                     help="redis://… stream shared by every switch's NOC page "
+                          "($FSP_NOC_BUS_URL); none: this switch only")
     run.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                      help="event loop (uvloop when installed, else asyncio)")
     run.add_argument("--sms-gateway", default=os.environ.get("FSP_SMS_GATEWAY_URL"),
@@ -171,7 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         http_host, http_port = _hostport(args.http, 8088)
         web = WebSettings(host=http_host, port=http_port,
-                          tokens_file=Path(args.tokens) if args.tokens else None)
+                          tokens_file=Path(args.tokens) if args.tokens else None,
+                          bus_redis_url=args.noc_bus)
     config = ServiceConfig(
         args.policy, outbound=outbound, inbound=inbound, counters_url=args.counters, web=web,
         counters_timeout_s=args.counters_timeout_ms / 1e3, journal=args.journal,

@@ -77,6 +77,10 @@ class WebSettings:
     #: ``redis://…`` shares the live stream between switches; ``None``: this process only.
     bus_redis_url: str | None = None
     bus_stream: str = "fsp:noc"
+    #: Entries the shared stream keeps (approximately): a live window, not a store.
+    bus_maxlen: int = 100_000
+    #: Seconds between attempts while Redis is unreachable (local events flow meanwhile).
+    bus_retry_s: float = 1.0
     #: Reload the policy when its files change.
     watch_policy: bool = True
     watch_debounce_ms: int = 500
@@ -276,9 +280,13 @@ class WebServer:
             "max_subscribers": settings.max_subscribers,
         }
         self.bus: LiveBus = (
-            RedisStreamBus(settings.bus_redis_url, stream=settings.bus_stream, **bus_args)
+            RedisStreamBus(settings.bus_redis_url, stream=settings.bus_stream,
+                           maxlen=settings.bus_maxlen, retry_s=settings.bus_retry_s, **bus_args)
             if settings.bus_redis_url else LiveBus(**bus_args)
         )
+        #: This plug-in's name on the shared stream and in the journal.
+        self.switch_name: str | None = getattr(
+            getattr(service, "config", None), "switch_name", None)
         #: Full decisions (trail included) for drill-down and replay; bounded like the bus.
         self.records: OrderedDict[str, DecisionRecord] = OrderedDict()
         self.rates = RateBook()
@@ -301,11 +309,11 @@ class WebServer:
         self.records.move_to_end(uuid)
         while len(self.records) > self.settings.recent_max:
             self.records.popitem(last=False)
-        self.bus.publish(event_from_record(record))
+        self.bus.publish(event_from_record(record, switch=self.switch_name))
 
     def _on_reload(self, event: ReloadEvent) -> None:
         self.metrics.reloads.labels(event.result, event.trigger).inc()
-        self.bus.publish({"type": "policy", **asdict(event)})
+        self.bus.publish({"type": "policy", "switch": self.switch_name, **asdict(event)})
 
     def _service_gauges(self) -> dict[str, Any]:
         svc = self.service
@@ -336,7 +344,7 @@ class WebServer:
             "esl_connected": g["esl_connected"], "accepting": bool(g["accepting"]),
             "inflight": g["inflight"], "lag_ms": round(g["lag_s"] * 1e3, 3),
             "counter_store_up": self._store_up, "outcome_queue": g["outcome_queue"],
-            "journal": g["journal"],
+            "journal": g["journal"], "switch": self.switch_name, "bus": self.bus.describe(),
         }
 
     async def _probe_counters(self) -> None:
@@ -533,7 +541,7 @@ async def h_decision(srv: WebServer, request: web.Request) -> web.StreamResponse
     out: dict[str, Any] = {"uuid": uuid, "journal": [_masked_row(r) for r in journaled]}
     if record is not None:
         d = record.decision
-        out["event"] = event_from_record(record)
+        out["event"] = event_from_record(record, switch=srv.switch_name)
         out["trail"] = [
             {"rule": r.rule, "fired": r.fired, "verdict": r.verdict.value, "mode": r.mode.value,
              "reason": mask_text(r.reason), "cause": r.cause, "label": r.label}
@@ -542,17 +550,25 @@ async def h_decision(srv: WebServer, request: web.Request) -> web.StreamResponse
     return _json(out)
 
 
-_ROW_NUMBERS = ("from_raw", "from_norm", "pai_raw", "pai_norm", "diversion_raw",
-                "diversion_norm", "callee")
+#: Journal row fields that can carry a phone number: the number columns, and free text
+#: that quotes one (a caller-ID name is often the number itself, a rule's reason quotes
+#: it, some SBCs build the Call-ID from it). Masked by pattern, so a SIP URI keeps its host.
+_ROW_TEXT = ("from_raw", "from_norm", "pai_raw", "pai_norm", "diversion_raw",
+             "diversion_norm", "callee", "caller_name", "sip_call_id", "reason", "label")
 
 
 def _masked_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal row as the NOC may see it: every number masked."""
     out = dict(row)
-    for key in _ROW_NUMBERS:
+    for key in _ROW_TEXT:
         if isinstance(out.get(key), str):
-            out[key] = mask_number(out[key])
-    if isinstance(out.get("reason"), str):
-        out["reason"] = mask_text(out["reason"])
+            out[key] = mask_text(out[key])
+    if isinstance(out.get("trail"), list):
+        out["trail"] = [
+            {k: mask_text(v) if k in ("reason", "label") and isinstance(v, str) else v
+             for k, v in item.items()} if isinstance(item, dict) else item
+            for item in out["trail"]
+        ]
     return out
 
 

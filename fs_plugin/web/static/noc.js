@@ -74,6 +74,7 @@ function addRow(e, fresh) {
   const t = new Date(e.at * 1000);
   tr.append(
     el("td", t.toLocaleTimeString()),
+    el("td", e.switch || ""),
     el("td", e.verdict + (e.fallback ? " (fallback)" : ""), "v-" + e.verdict),
     el("td", e.trunk || "?"),
     el("td", e.rule || ""),
