@@ -15,39 +15,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
+from fs_plugin.journal.rows import DECISION_COLUMNS
+
 __all__ = ["MAX_TRACE_LIMIT", "TRACE_COLUMNS", "build_trace_query", "trace_row", "write_csv"]
 
 #: Largest answer one query may return: a regulator's export, not an unbounded dump.
 MAX_TRACE_LIMIT: Final = 100_000
 
-_DECISION_FIELDS: Final = (
-    "decided_at",
-    "switch",
-    "uuid",
-    "trunk",
-    "customer",
-    "from_raw",
-    "from_norm",
-    "pai_raw",
-    "pai_norm",
-    "diversion_raw",
-    "diversion_norm",
-    "callee",
-    "caller_name",
-    "sip_call_id",
-    "network_ip",
-    "verdict",
-    "rule",
-    "cause",
-    "sip_status",
-    "reason",
-    "label",
-    "trail",
-    "shadow_hits",
-    "policy_version",
-    "fallback",
-    "latency_ms",
-)
+#: A traced call shows the decision exactly as the journal wrote it.
+_DECISION_FIELDS: Final = DECISION_COLUMNS
 _OUTCOME_FIELDS: Final = (
     "ended_at",
     "hangup_cause",
