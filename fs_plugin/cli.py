@@ -28,7 +28,8 @@ _COMMAND_MODULES = (
 DEFAULT_DEMO_CALLS = Path("lab/calls/demo.yaml")
 
 
-def _hostport(text: str, default_port: int) -> tuple[str, int]:
+def hostport(text: str, default_port: int) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) or a bare host with ``default_port``."""
     host, sep, port = text.rpartition(":")
     if not sep:
         return text, default_port
@@ -158,13 +159,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     configure_logging(json=args.log_format == "json", level=args.log_level,
                       mask=not args.no_mask)
-    host, port = _hostport(args.listen, 8084)
+    host, port = hostport(args.listen, 8084)
     outbound = OutboundSettings(host=host, port=port, decision_deadline_s=args.deadline_ms / 1e3)
     if args.allow:
         outbound = replace(outbound, allow=tuple(args.allow))
     inbound = None
     if args.esl:
-        esl_host, esl_port = _hostport(args.esl, 8021)
+        esl_host, esl_port = hostport(args.esl, 8021)
         inbound = InboundSettings(
             host=esl_host, port=esl_port, password=os.environ.get("FSP_ESL_PASSWORD", "")
         )
@@ -172,7 +173,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.http:
         from fs_plugin.web import WebSettings
 
-        http_host, http_port = _hostport(args.http, 8088)
+        http_host, http_port = hostport(args.http, 8088)
         web = WebSettings(host=http_host, port=http_port,
                           tokens_file=Path(args.tokens) if args.tokens else None,
                           bus_redis_url=args.noc_bus)

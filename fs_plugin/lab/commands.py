@@ -10,13 +10,6 @@ from typing import Any
 __all__ = ["register"]
 
 
-def _hostport(text: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, default_port
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def register(sub: Any) -> None:
     lab = sub.add_parser("lab", help="lab switch tools")
     labsub = lab.add_subparsers(dest="lab_command", required=True)
@@ -47,11 +40,12 @@ def register(sub: Any) -> None:
 
 
 async def _lab_calls(args: argparse.Namespace) -> int:
+    from fs_plugin.cli import hostport
     from fs_plugin.lab.calls import load_calls
     from fs_plugin.lab.report import print_results
     from fs_plugin.lab.switch import LabSwitch
 
-    host, port = _hostport(args.controller, 8084)
+    host, port = hostport(args.controller, 8084)
     switch = LabSwitch(host, port, socket_timeout_s=args.socket_timeout)
     results = await switch.place_all(load_calls(args.file))
     return print_results(results, as_json=args.json)
