@@ -80,6 +80,111 @@ async def _paced(port: int, rate: float, seconds: float) -> None:
     _report(f"paced {rate:.0f}/s", results, time.perf_counter() - started)
 
 
+class _LightCall(asyncio.Protocol):
+    """A minimal FreeSWITCH ``socket`` app: pre-encoded channel data, close after ``exit``.
+
+    The lab switch builds and URL-encodes ~150 headers per call and parses every reply,
+    which on a 2-core machine makes the load generator, not the controller, the limit.
+    This one sends the same bytes (a template with the call's UUID swapped in) and only
+    looks for the end of the first command and for ``exit``.
+    """
+
+    def __init__(self, wire: bytes, done: asyncio.Future[float | None]) -> None:
+        self.wire = wire
+        self.done = done
+        self.buf = b""
+        self.sent_at = 0.0
+        self.latency: float | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.sent_at:
+            if b"connect\n\n" in self.buf:
+                self.buf = b""
+                self.sent_at = time.perf_counter()
+                assert self.transport is not None
+                self.transport.write(self.wire)
+            return
+        if self.latency is None and b"\n\n" in self.buf:
+            self.latency = (time.perf_counter() - self.sent_at) * 1e3
+        if b"exit\n\n" in self.buf:
+            assert self.transport is not None
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(self.latency)
+
+
+def _templates() -> list[tuple[bytes, bytes]]:
+    from fs_plugin import esl
+    from fs_plugin.lab.sofia import ChannelIdentity, channel_data_headers
+
+    out = []
+    for call in MIX:
+        ident = ChannelIdentity.new(time.time_ns() // 1000, 1)
+        wire = esl.encode_channel_data(channel_data_headers(call, ident, 1, "bench"))
+        out.append((wire, ident.uuid.encode()))
+    return out
+
+
+async def _light_call(port: int, wire: bytes) -> float | None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float | None] = loop.create_future()
+    try:
+        await loop.create_connection(lambda: _LightCall(wire, done), "127.0.0.1", port)
+    except OSError:
+        return None
+    return await done
+
+
+def _light_wire(templates: list[tuple[bytes, bytes]], i: int) -> bytes:
+    wire, uuid = templates[i % len(templates)]
+    fresh = f"{i:08x}-0000-4000-8000-{i:012x}".encode()
+    return wire.replace(uuid, fresh)
+
+
+def _report_light(label: str, latencies: list[float | None], elapsed: float) -> None:
+    lat = [x for x in latencies if x is not None]
+    failed = len(latencies) - len(lat)
+    print(f"{label} (light generator): {len(latencies)} calls in {elapsed:.2f} s = "
+          f"{len(latencies) / elapsed:,.0f} calls/s; decision latency p50 "
+          f"{statistics.median(lat):.2f} ms, p99 {_pct(lat, 0.99):.2f} ms, max {max(lat):.2f} "
+          f"ms; unanswered {failed}")
+
+
+async def _light_throughput(port: int, n: int, concurrency: int) -> None:
+    templates = _templates()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> float | None:
+        async with sem:
+            return await _light_call(port, _light_wire(templates, i))
+
+    await asyncio.gather(*(one(i) for i in range(min(500, n))))  # warm-up
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(one(i) for i in range(n)))
+    _report_light("throughput", list(latencies), time.perf_counter() - started)
+
+
+async def _light_paced(port: int, rate: float, seconds: float) -> None:
+    templates = _templates()
+    n = int(rate * seconds)
+    tasks = []
+    started = time.perf_counter()
+    for i in range(n):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_light_call(port, _light_wire(templates, i))))
+    latencies = await asyncio.gather(*tasks)
+    _report_light(f"paced {rate:.0f}/s", list(latencies), time.perf_counter() - started)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), to state the controller's cost
     per call independently of what else the machine runs."""
@@ -96,11 +201,13 @@ def _drive(args: argparse.Namespace, port: int, pid: int | None = None) -> None:
     except ImportError:
         pass
     cpu0 = _cpu_seconds(pid) if pid else 0.0
+    paced, throughput = (_paced, _throughput) if args.lab_switch else (_light_paced,
+                                                                      _light_throughput)
     if args.rate:
-        asyncio.run(_paced(port, args.rate, args.seconds))
+        asyncio.run(paced(port, args.rate, args.seconds))
         calls = int(args.rate * args.seconds)
     else:
-        asyncio.run(_throughput(port, args.calls, args.concurrency))
+        asyncio.run(throughput(port, args.calls, args.concurrency))
         calls = args.calls + min(500, args.calls)
     if pid:
         cpu = _cpu_seconds(pid) - cpu0
@@ -116,6 +223,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--counters", default="memory://", help="counter store URL")
     ap.add_argument("--journal", default="off", help="off | embedded | DSN")
+    ap.add_argument("--lab-switch", action="store_true",
+                    help="load with the full lab switch (verdicts checked) instead of the "
+                         "light generator")
     ap.add_argument("--external", type=int, default=None,
                     help="load a controller already listening on this loopback port")
     args = ap.parse_args()
