@@ -192,3 +192,45 @@ async def test_nothing_listening_is_a_storage_error(scheme: str) -> None:
         assert time.monotonic() - started < 3 * (0.5 + _SLACK_S)
     finally:
         await store.close()
+
+
+async def test_concurrent_batches_share_one_script_and_keep_their_own_results(
+    redis_url: str,
+) -> None:
+    from fs_plugin.counters.redis_store import RedisStore
+
+    store = open_store(redis_url, namespace=NS + "c", clock=ManualClock(start=1000.0))
+    assert isinstance(store, RedisStore)
+    await store.reset()
+    try:
+        # 20 callers in the same turn of the loop, each with its own counter and a
+        # different number of hits already on it.
+        for i in range(20):
+            for _ in range(i):
+                await store.execute([Hit(f"k{i}", 60)])
+        before = dict(store.coalesce_stats)
+        results = await asyncio.gather(
+            *(store.execute([Hit(f"k{i}", 60), Get(f"k{i}")]) for i in range(20))
+        )
+        sent = store.coalesce_stats["scripts"] - before["scripts"]
+        assert store.coalesce_stats["batches"] - before["batches"] == 20
+        assert sent < 20  # coalesced
+        for i, (hit, got) in enumerate(results):
+            assert isinstance(hit, HitResult) and hit.count == i + 1
+            assert isinstance(got, CountResult) and got.count == i + 1
+    finally:
+        await store.reset()
+        await store.close()
+
+
+async def test_a_failed_group_fails_every_caller_in_it(own_redis: RedisProcess) -> None:
+    store = open_store(own_redis.url, namespace=NS + "f", timeout_s=1.0)
+    try:
+        await store.execute([Hit("a", 60)])
+        own_redis.stop()
+        outcomes = await asyncio.gather(
+            *(store.execute([Hit(f"x{i}", 60)]) for i in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(o, StorageError) for o in outcomes)
+    finally:
+        await store.close()
