@@ -29,6 +29,7 @@ __all__ = [
     "CONTRACT_SUSPENDED",
     "CONTRACT_TARGETS",
     "COUNTER_RULES",
+    "CREDIT_BLACKLISTED",
     "DEFAULT_LABEL_TEXT",
     "PATTERN_BOMBING",
     "PATTERN_WANGIRI",
@@ -113,6 +114,7 @@ class RuleSpec:
 
 TRUNK_UNKNOWN = "trunk.unknown"
 CONTRACT_SUSPENDED = "contract.suspended"
+CREDIT_BLACKLISTED = "credit.blacklisted"
 CID_MALFORMED = "cid.malformed"
 CID_FAKE_PLUS86 = "cid.fake_plus86"
 CID_NOT_ALLOWED = "cid.not_allowed"
@@ -165,7 +167,7 @@ def _reserved(rule_id: str, summary: str, verdicts: tuple[Verdict, ...] = _BLOCK
 RULE_ORDER: tuple[RuleSpec, ...] = (
     RuleSpec(TRUNK_UNKNOWN, "no trunk matched the call", _BLOCK),
     RuleSpec(CONTRACT_SUSPENDED, "the trunk's customer is suspended or terminated", _BLOCK),
-    _reserved("credit.blacklisted", "the customer is on the joint-punishment list"),
+    RuleSpec(CREDIT_BLACKLISTED, "the customer is on the joint-punishment list", _BLOCK),
     RuleSpec(CID_MALFORMED, "caller ID is not a valid number of any class", _BLOCK),
     RuleSpec(CID_FAKE_PLUS86, "international trunk presents a Chinese number", _BLOCK),
     # Before cid.not_allowed: a call centre presenting a mobile number is usually also

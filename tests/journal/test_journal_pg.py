@@ -188,7 +188,7 @@ async def test_migrations_are_idempotent_and_safe_to_run_at_once(db: Db, tmp_pat
     third = await open_journal(db.dsn, tmp_path / "c", switch="sw-c")
     await third.close()
     rows = await db.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
-    assert [(r["version"], r["name"]) for r in rows] == [(1, "init")]
+    assert [(r["version"], r["name"]) for r in rows] == [(1, "init"), (2, "ledger")]
     assert await db.fetchval("SELECT to_regclass('journal_decision') IS NOT NULL")
     assert first.stats()["connected"] == 0  # closed
     assert first.stats()["errors"] == 0 and second.stats()["errors"] == 0

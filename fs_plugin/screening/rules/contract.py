@@ -5,6 +5,9 @@ Rule ids held here, in evaluation order:
 - ``contract.suspended``: the trunk's customer is suspended or terminated. A
   customer's contract state applies to every call of every trunk it holds,
   whatever the caller ID.
+- ``credit.blacklisted``: the trunk's customer is on the joint-punishment list
+  (一处失信，处处受限) kept in the ledger; the list reaches the snapshot through
+  :func:`fs_plugin.policy.overlay.apply_ledger`, so without a ledger it never fires.
 - ``contract.hours``: the call is outside the customer's permitted calling hours
   (its contract's ``hours``, else its industry's), judged in the **trunk's** time
   zone: a permitted weekday (or a make-up workday of the holiday file) that is not
@@ -21,14 +24,20 @@ import datetime as dt
 import zoneinfo
 from functools import lru_cache
 
-from fs_plugin.policy.catalogue import CONTRACT_HOURS, CONTRACT_SUSPENDED, CONTRACT_TARGETS
+from fs_plugin.policy.catalogue import (
+    CONTRACT_HOURS,
+    CONTRACT_SUSPENDED,
+    CONTRACT_TARGETS,
+    CREDIT_BLACKLISTED,
+)
 from fs_plugin.policy.contracts import region_match
 from fs_plugin.policy.models import CustomerStatus
+from fs_plugin.policy.overlay import LedgerSnapshot
 from fs_plugin.policy.snapshot import RuleSettings
 from fs_plugin.screening.model import RuleResult
 from fs_plugin.screening.rules.base import CallContext, Check, fired, shown
 
-__all__ = ["CHECKS", "check_hours", "check_suspended", "check_targets"]
+__all__ = ["CHECKS", "check_blacklisted", "check_hours", "check_suspended", "check_targets"]
 
 
 def check_suspended(ctx: CallContext, rule: RuleSettings) -> RuleResult:
@@ -36,9 +45,26 @@ def check_suspended(ctx: CallContext, rule: RuleSettings) -> RuleResult:
     if customer is None or customer.status is CustomerStatus.ACTIVE:
         return rule.idle
     trunk_id = ctx.trunk.id if ctx.trunk is not None else "-"
+    reason = f"customer {customer.id} of trunk {trunk_id} is {customer.status.value}"
+    snapshot = ctx.snapshot
+    if isinstance(snapshot, LedgerSnapshot):
+        why = snapshot.suspensions.get(customer.id)
+        if why is not None:
+            reason = f"{reason} ({why})"
+    return fired(rule, reason)
+
+
+def check_blacklisted(ctx: CallContext, rule: RuleSettings) -> RuleResult:
+    customer = ctx.customer
+    snapshot = ctx.snapshot
+    if customer is None or not isinstance(snapshot, LedgerSnapshot):
+        return rule.idle
+    why = snapshot.blacklisted.get(customer.id)
+    if why is None:
+        return rule.idle
+    trunk_id = ctx.trunk.id if ctx.trunk is not None else "-"
     return fired(
-        rule,
-        f"customer {customer.id} of trunk {trunk_id} is {customer.status.value}",
+        rule, f"customer {customer.id} of trunk {trunk_id} is on the joint-punishment list: {why}"
     )
 
 
@@ -97,6 +123,7 @@ def check_targets(ctx: CallContext, rule: RuleSettings) -> RuleResult:
 
 CHECKS: dict[str, Check] = {
     CONTRACT_SUSPENDED: check_suspended,
+    CREDIT_BLACKLISTED: check_blacklisted,
     CONTRACT_HOURS: check_hours,
     CONTRACT_TARGETS: check_targets,
 }
