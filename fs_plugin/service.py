@@ -28,7 +28,9 @@ from fs_plugin.clock import Clock, SystemClock
 from fs_plugin.counters import CounterStore, open_store
 from fs_plugin.errors import ConfigError, StorageError
 from fs_plugin.journal import Journal
+from fs_plugin.journal.ledger import Ledger, LedgerFeed
 from fs_plugin.policy import PolicySnapshot, load_policy
+from fs_plugin.policy.overlay import LedgerState, apply_ledger, next_change
 from fs_plugin.screening import (
     CounterReadings,
     decide,
@@ -75,25 +77,56 @@ class ServiceConfig:
     sms_gateway_url: str | None = None
     #: HTTP API, NOC page and /metrics (``fs_plugin.web.WebSettings``); ``None``: off.
     web: Any = None
+    #: Overlay the ledger (台账) of the journal's database: expired qualifications
+    #: suspend, blacklisted customers are blocked, complaint labels apply — on every
+    #: switch, without a restart (LISTEN/NOTIFY). Needs a journal database.
+    ledger: bool = True
 
 
 class PolicyHolder:
-    """The policy snapshot in force. Reload validates first and swaps atomically."""
+    """The policy snapshot in force: the YAML policy, with the ledger overlaid when a
+    ledger is attached. Reload validates first and swaps atomically (one assignment)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
-        self.snapshot: PolicySnapshot = load_policy(path)
+        self.clock = clock or SystemClock()
+        self.base: PolicySnapshot = load_policy(path)
+        self.ledger_state: LedgerState | None = None
+        self.snapshot: PolicySnapshot = self.base
+
+    def _compose(self) -> None:
+        state = self.ledger_state
+        self.snapshot = (
+            self.base if state is None else apply_ledger(self.base, state, now=self.clock.time())
+        )
 
     def reload(self) -> ConfigError | None:
         """Load the files again; keep the old snapshot (and say why) when they are broken."""
         try:
-            snapshot = load_policy(self.path)
+            base = load_policy(self.path)
         except ConfigError as exc:
             log.error("policy_reload_refused", error=exc.location_text(), kept=self.version)
             return exc
-        old, self.snapshot = self.version, snapshot
+        old = self.version
+        self.base = base
+        self._compose()
         log.info("policy_reloaded", old=old, new=self.version)
         return None
+
+    def set_ledger(self, state: LedgerState) -> None:
+        """Overlay a new ledger state (suspensions, blacklist, complaint labels)."""
+        old = self.version
+        self.ledger_state = state
+        self._compose()
+        if self.version != old:
+            log.info("ledger_applied", old=old, new=self.version)
+
+    def seconds_to_next_change(self) -> float | None:
+        """When the overlay changes by itself (a qualification or label running out)."""
+        if self.ledger_state is None:
+            return None
+        at = next_change(self.base, self.ledger_state, now=self.clock.time())
+        return None if at is None else max(0.0, at - self.clock.time())
 
     @property
     def version(self) -> str:
@@ -110,7 +143,7 @@ class Service:
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.policy = PolicyHolder(config.policy_path)
+        self.policy = PolicyHolder(config.policy_path, self.clock)
         self.counters: CounterStore = counters or open_store(config.counters_url, clock=self.clock)
         self.outbound = OutboundServer(
             config.outbound, self.decide, self.fallback, health=config.health,
@@ -128,6 +161,9 @@ class Service:
         self.journal: Journal | None = None
         self.sms: SmsSender | None = None
         self.web: Any = None
+        self.ledger: Ledger | None = None
+        self._ledger_feed: LedgerFeed | None = None
+        self._ledger_clock: asyncio.Task[None] | None = None
         self._sms_gateway: HttpSmsGateway | None = None
         self._stop = asyncio.Event()
         self.stats: dict[str, int] = {
@@ -228,6 +264,7 @@ class Service:
     async def start(self) -> None:
         self.warm_up()
         await self._start_journal()
+        await self._start_ledger()
         self._start_sms()
         self._worker = asyncio.get_running_loop().create_task(
             self._outcome_worker(), name="fsp-outcomes"
@@ -260,9 +297,45 @@ class Service:
             await self.sms.close()
         if self._sms_gateway is not None:
             await self._sms_gateway.close()
+        if self._ledger_clock is not None:
+            self._ledger_clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ledger_clock
+        if self._ledger_feed is not None:
+            await self._ledger_feed.close()
+        if self.ledger is not None:
+            await self.ledger.close()
         if self.journal is not None:
             await self.journal.close()
         log.info("service_stopped")
+
+    async def _start_ledger(self) -> None:
+        mode = self.config.journal
+        if mode == "off" or not self.config.ledger:
+            return
+        try:
+            ledger = await Ledger.open(None if mode == "embedded" else mode,
+                                       state_dir=self.config.state_dir)
+            feed = LedgerFeed(ledger, self.policy.set_ledger)
+            await feed.start()
+        except StorageError as exc:
+            # Screening goes on with the YAML policy; the NOC sees this at start and in
+            # the policy version (no "+L…" part).
+            log.error("ledger_unavailable", error=str(exc))
+            return
+        self.ledger, self._ledger_feed = ledger, feed
+        self._ledger_clock = asyncio.get_running_loop().create_task(
+            self._ledger_timer(), name="fsp-ledger-clock"
+        )
+
+    async def _ledger_timer(self) -> None:
+        """Re-apply the overlay when a qualification or a label runs out (no write
+        announces that); at least every 5 minutes, as a safety net."""
+        while True:
+            delay = self.policy.seconds_to_next_change()
+            await asyncio.sleep(min(300.0, delay + 1.0) if delay is not None else 300.0)
+            if self.policy.ledger_state is not None:
+                self.policy.set_ledger(self.policy.ledger_state)
 
     async def _start_journal(self) -> None:
         mode = self.config.journal

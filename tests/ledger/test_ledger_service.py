@@ -1,0 +1,59 @@
+"""The ledger takes effect on a running controller without a restart (LISTEN/NOTIFY):
+a blacklisting blocks the customer's calls, a lift lets them through again, and an
+expired qualification suspends the customer's trunks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fs_plugin.journal.credit import Credit
+from fs_plugin.journal.ledger import KINDS, Ledger, parse_row
+from fs_plugin.lab.calls import LabCall
+from fs_plugin.lab.switch import LabSwitch
+from fs_plugin.service import Service, ServiceConfig
+from fs_plugin.transport.outbound import OutboundSettings
+
+REPO = Path(__file__).resolve().parents[2]
+CALL = LabCall(from_user="02088881234", to="13900001111", trunk="ent-1")  # customer acme
+
+
+async def _verdict_after_change(switch: LabSwitch, service: Service, old: str) -> tuple[str, str]:
+    async with asyncio.timeout(10):  # the NOTIFY travels to the controller's listener
+        while service.policy.version == old:
+            await asyncio.sleep(0.02)
+    result = await switch.place(CALL)
+    return result.verdict, result.rule or ""
+
+
+async def test_ledger_changes_reach_the_running_controller(dsn: str, tmp_path: Path) -> None:
+    service = Service(ServiceConfig(
+        REPO / "policies", outbound=OutboundSettings(port=0), journal=dsn,
+        state_dir=tmp_path, switch_name="sw-ledger",
+    ))
+    await service.start()
+    desk = await Ledger.open(dsn)  # the regulator's desk, another connection
+    try:
+        assert service.ledger is not None
+        switch = LabSwitch("127.0.0.1", service.outbound.bound_port or 0, socket_timeout_s=5)
+        assert (await switch.place(CALL)).verdict == "pass"
+
+        version = service.policy.version
+        await Credit(desk).blacklist("acme", "repeated caller-ID spoofing")
+        assert await _verdict_after_change(switch, service, version) == (
+            "block", "credit.blacklisted")
+
+        version = service.policy.version
+        await Credit(desk).lift("acme", "rectified")
+        assert await _verdict_after_change(switch, service, version) == ("pass", "")
+
+        version = service.policy.version
+        row = parse_row(KINDS["customers"], {"id": "acme", "name": "Acme",
+                                             "licence_until": "2020-01-01"})
+        await desk.upsert("customers", [row])
+        verdict, rule = await _verdict_after_change(switch, service, version)
+        assert (verdict, rule) == ("block", "contract.suspended")
+        assert "qualification" in (await switch.place(CALL)).reason.lower()  # type: ignore[union-attr]
+    finally:
+        await desk.close()
+        await service.stop()
