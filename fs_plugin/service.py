@@ -19,6 +19,7 @@ import contextlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from fs_plugin.clock import Clock, SystemClock
 from fs_plugin.counters import CounterStore, open_store
 from fs_plugin.errors import ConfigError, StorageError
 from fs_plugin.journal import Journal
+from fs_plugin.journal.credit import Credit
 from fs_plugin.journal.ledger import Ledger, LedgerFeed
 from fs_plugin.policy import PolicySnapshot, load_policy
 from fs_plugin.policy.overlay import LedgerState, apply_ledger, next_change
@@ -81,6 +83,14 @@ class ServiceConfig:
     #: suspend, blacklisted customers are blocked, complaint labels apply — on every
     #: switch, without a restart (LISTEN/NOTIFY). Needs a journal database.
     ledger: bool = True
+    #: Automatic credit records (一处失信，处处受限): every period, a trunk blocked at least
+    #: ``credit_threshold`` times for ``cid.not_allowed`` earns its customer a violation;
+    #: ``credit_blacklist_after`` violations in 90 days blacklist the customer everywhere.
+    #: Periods are aligned to the clock, so the switches sharing one database record
+    #: each period once (the ledger dedupes on it). 0 turns the scan off.
+    credit_scan_period_s: float = 3600.0
+    credit_threshold: int = 20
+    credit_blacklist_after: int = 3
 
 
 class PolicyHolder:
@@ -164,6 +174,7 @@ class Service:
         self.ledger: Ledger | None = None
         self._ledger_feed: LedgerFeed | None = None
         self._ledger_clock: asyncio.Task[None] | None = None
+        self._credit_task: asyncio.Task[None] | None = None
         self._sms_gateway: HttpSmsGateway | None = None
         self._stop = asyncio.Event()
         self.stats: dict[str, int] = {
@@ -297,10 +308,11 @@ class Service:
             await self.sms.close()
         if self._sms_gateway is not None:
             await self._sms_gateway.close()
-        if self._ledger_clock is not None:
-            self._ledger_clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ledger_clock
+        for task in (self._ledger_clock, self._credit_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._ledger_feed is not None:
             await self._ledger_feed.close()
         if self.ledger is not None:
@@ -327,6 +339,36 @@ class Service:
         self._ledger_clock = asyncio.get_running_loop().create_task(
             self._ledger_timer(), name="fsp-ledger-clock"
         )
+        if self.config.credit_scan_period_s > 0:
+            self._credit_task = asyncio.get_running_loop().create_task(
+                self._credit_scanner(), name="fsp-credit-scan"
+            )
+
+    async def scan_credit(self, since: float, until: float) -> tuple[int, list[str]]:
+        """Record automatic violations for [since, until); return (violations, newly
+        blacklisted customers)."""
+        assert self.ledger is not None
+        result = await Credit(self.ledger).scan(
+            datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(until, UTC),
+            threshold=self.config.credit_threshold,
+            blacklist_after=self.config.credit_blacklist_after,
+        )
+        if result.violations or result.blacklisted:
+            log.warning("credit_scan", violations=len(result.violations),
+                        blacklisted=list(result.blacklisted))
+        return len(result.violations), list(result.blacklisted)
+
+    async def _credit_scanner(self) -> None:
+        period = self.config.credit_scan_period_s
+        while True:
+            now = self.clock.time()
+            boundary = (now // period + 1) * period
+            # A minute past the boundary: the journals' batches of the period have landed.
+            await asyncio.sleep(boundary + 60.0 - now)
+            try:
+                await self.scan_credit(boundary - period, boundary)
+            except StorageError as exc:
+                log.error("credit_scan_failed", error=str(exc))
 
     async def _ledger_timer(self) -> None:
         """Re-apply the overlay when a qualification or a label runs out (no write

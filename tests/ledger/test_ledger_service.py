@@ -57,3 +57,36 @@ async def test_ledger_changes_reach_the_running_controller(dsn: str, tmp_path: P
     finally:
         await desk.close()
         await service.stop()
+
+
+async def test_repeated_spoofing_earns_a_violation_and_a_blacklisting(
+    dsn: str, tmp_path: Path
+) -> None:
+    service = Service(ServiceConfig(
+        REPO / "policies", outbound=OutboundSettings(port=0), journal=dsn,
+        state_dir=tmp_path, switch_name="sw-credit", credit_threshold=5,
+        credit_blacklist_after=1, credit_scan_period_s=0,
+    ))
+    await service.start()
+    try:
+        assert service.journal is not None
+        switch = LabSwitch("127.0.0.1", service.outbound.bound_port or 0, socket_timeout_s=5)
+        started = service.clock.time()
+        spoofed = LabCall(from_user="02155550123", to="13900001113", trunk="ent-1")
+        for _ in range(4):
+            assert (await switch.place(spoofed)).rule == "cid.not_allowed"
+        await service.journal.flush()
+        # Below the threshold: nothing recorded, nothing changes.
+        assert await service.scan_credit(started - 1, service.clock.time() + 1) == (0, [])
+        assert (await switch.place(spoofed)).rule == "cid.not_allowed"
+        await service.journal.flush()
+        version = service.policy.version
+        period = (started - 1, service.clock.time() + 1)
+        assert await service.scan_credit(*period) == (1, ["acme"])
+        # The same period scanned again (another switch, a restart) records nothing twice.
+        assert await service.scan_credit(*period) == (0, [])
+        # Joint punishment: acme's legitimate calls are now refused, on every trunk.
+        assert await _verdict_after_change(switch, service, version) == (
+            "block", "credit.blacklisted")
+    finally:
+        await service.stop()
