@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,23 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fs_plugin.errors import ConfigError, StorageError
+from fs_plugin.journal.complaints import STATUSES, Complaints
+from fs_plugin.journal.credit import Credit
 from fs_plugin.logs import mask_number
 from fs_plugin.numbering import classify, user_part
 from fs_plugin.policy import CustomerStatus
 from fs_plugin.transport.outbound import DecisionRecord
 from fs_plugin.web.auth import Principal, Role, SessionStore, TokenStore, load_tokens
 from fs_plugin.web.bus import LiveBus, RedisStreamBus, Subscription, event_from_record, mask_text
+from fs_plugin.web.desk import (
+    InputError,
+    ledger_record_json,
+    parse_advance,
+    parse_complaint,
+    parse_credit,
+    parse_ticket_id,
+    ticket_json,
+)
 from fs_plugin.web.diff import diff_policies
 from fs_plugin.web.metrics import Metrics
 from fs_plugin.web.policy_ops import (
@@ -58,6 +69,10 @@ READ = frozenset({Role.NOC, Role.EDITOR, Role.ADMIN})
 EDIT = frozenset({Role.EDITOR, Role.ADMIN})
 REGULATOR = frozenset({Role.REGULATOR, Role.ADMIN})
 ADMIN = frozenset({Role.ADMIN})
+#: Complaint tickets: the carrier's complaint desk (editors) works them, the regulator
+#: reads them. Not the NOC: a ticket quotes the reported number in full, and the NOC
+#: sees numbers masked everywhere else.
+DESK_READ = frozenset({Role.REGULATOR, Role.EDITOR, Role.ADMIN})
 ANY = frozenset(Role)
 
 _UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -450,7 +465,7 @@ class WebServer:
     ) -> web.StreamResponse:
         try:
             resp = await handler(request)
-        except BadRequest as exc:
+        except (BadRequest, InputError) as exc:
             return _error(400, "bad_request", exc.reason)
         except web.HTTPRequestEntityTooLarge:
             return _error(413, "too_large", "request body too large")
@@ -812,22 +827,155 @@ async def h_ledger_customers(srv: WebServer, request: web.Request) -> web.Stream
     return _json({"policy": snap.version, "customers": [_customer_json(srv, i) for i in ids]})
 
 
-async def h_ledger_customer(srv: WebServer, request: web.Request) -> web.StreamResponse:
-    cid = request.match_info["id"]
+def _ledger(srv: WebServer) -> Any:
+    """The ledger database of the service (a :class:`~fs_plugin.journal.ledger.Ledger`),
+    or ``None`` when it runs without one."""
+    return getattr(srv.service, "ledger", None)
+
+
+def _no_ledger() -> web.Response:
+    return _error(503, "no_ledger", "this plug-in runs without a ledger database (journal)")
+
+
+def _customer_id(request: web.Request, name: str = "id") -> str:
+    cid = request.match_info[name]
     if not _ID.match(cid):
         raise BadRequest("customer id is malformed")
-    if cid not in srv.service.policy.snapshot.customers:
+    return cid
+
+
+def _blacklisted(srv: WebServer, cid: str) -> str | None:
+    state = getattr(srv.service.policy, "ledger_state", None)
+    return None if state is None else state.blacklisted.get(cid)
+
+
+async def h_ledger_customer(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    """The policy's view of a customer, and with a ledger attached the database's: contact,
+    licence validity, credit history, trunks, numbers, contract."""
+    cid = _customer_id(request)
+    in_policy = cid in srv.service.policy.snapshot.customers
+    out: dict[str, Any] = _customer_json(srv, cid) if in_policy else {"id": cid}
+    ledger = _ledger(srv)
+    if ledger is not None:
+        row = await ledger.customer(cid)
+        today = datetime.fromtimestamp(srv.clock.time(), UTC).date()
+        out["ledger"] = ledger_record_json(row, _blacklisted(srv, cid), today)
+        if row is None and in_policy:
+            # Only in the YAML policy: its credit record may still exist (by hand or
+            # from a scan of its trunks), and the regulator must see it.
+            history = await Credit(ledger, clock=srv.clock).history(cid)
+            out["ledger"] = {"record": None, "blacklisted": _blacklisted(srv, cid),
+                             "credit": [asdict(r) for r in history]}
+        elif row is None:
+            return _error(404, "not_found", "no such customer")
+    elif not in_policy:
         return _error(404, "not_found", "no such customer")
-    return _json(_customer_json(srv, cid))
+    else:
+        out["ledger"] = None
+    return _json(out)
 
 
 async def h_ledger_number(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    """Who is responsible for a number: the policy's business numbers (``customers``) and,
+    with a ledger attached, its 95/96/400 resources (``owners``, else ``null``)."""
     number = _number(request.query.get("number"))
     assert number is not None
     n = classify(user_part(number))
     snap = srv.service.policy.snapshot
     owners = sorted(c for c, s in snap.business_numbers.items() if n in s)
-    return _json({"number": number, "customers": [_customer_json(srv, c) for c in owners]})
+    ledger = _ledger(srv)
+    return _json({
+        "number": number,
+        "customers": [_customer_json(srv, c) for c in owners],
+        "owners": None if ledger is None else await ledger.number_owner(number),
+    })
+
+
+def _complaints(srv: WebServer) -> Complaints | None:
+    ledger = _ledger(srv)
+    return None if ledger is None else Complaints(ledger, clock=srv.clock)
+
+
+async def h_complaint_intake(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    complaint = parse_complaint(await _json_body(request), srv.clock.time())
+    desk = _complaints(srv)
+    if desk is None:
+        return _no_ledger()
+    ticket = await desk.intake(complaint)
+    now = srv.clock.time()
+    if ticket is not None:
+        log.info("complaint_by_api", who=request[PRINCIPAL].name, ticket=ticket.id)
+        return _json({"ticket": ticket_json(ticket, now), "created": True}, 201)
+    # The hotline's ticket number was seen before: the same complaint sent again (a
+    # retry) answers with the ticket it opened; the number reused for another complaint
+    # is a conflict the desk must sort out.
+    for known in await desk.tickets(number=complaint.reported_number):
+        if known.ref == complaint.ref:
+            return _json({"ticket": ticket_json(known, now), "created": False})
+    return _error(409, "conflict", "ref belongs to a complaint about another number")
+
+
+async def h_complaints(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest("status must be one of " + ", ".join(STATUSES))
+    number = _number(request.query.get("number"), required=False)
+    if number is not None:
+        _key(number)
+    limit = _int_param(request, "limit", 1000, 1, 10_000)
+    desk = _complaints(srv)
+    if desk is None:
+        return _no_ledger()
+    now = srv.clock.time()
+    tickets = await desk.tickets(status=status, number=number, limit=limit)
+    return _json({"tickets": [ticket_json(t, now) for t in tickets]})
+
+
+async def h_complaints_overdue(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    desk = _complaints(srv)
+    if desk is None:
+        return _no_ledger()
+    now = srv.clock.time()
+    return _json({"tickets": [ticket_json(t, now) for t in await desk.overdue()]})
+
+
+async def h_complaint_advance(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    ticket_id = parse_ticket_id(request.match_info["id"])
+    status, answer = parse_advance(await _json_body(request))
+    desk = _complaints(srv)
+    if desk is None:
+        return _no_ledger()
+    current = await desk.get(ticket_id)
+    if current is None:
+        return _error(404, "not_found", "no such ticket")
+    if STATUSES.index(status) <= STATUSES.index(current.status):
+        raise BadRequest(f"ticket is {current.status}; it moves forward only")
+    try:
+        ticket = await desk.advance(ticket_id, status, answer=answer)
+    except KeyError:
+        return _error(404, "not_found", "no such ticket")
+    except ValueError as exc:  # another desk moved it meanwhile
+        raise BadRequest(str(exc)) from None
+    log.info("complaint_advanced_by_api", who=request[PRINCIPAL].name, ticket=ticket_id,
+             status=status)
+    return _json({"ticket": ticket_json(ticket, srv.clock.time())})
+
+
+async def h_credit(srv: WebServer, request: web.Request) -> web.StreamResponse:
+    """Blacklist or lift by hand; the ledger feed carries it to every switch's snapshot."""
+    cid = _customer_id(request, "customer")
+    action, reason = parse_credit(await _json_body(request))
+    ledger = _ledger(srv)
+    if ledger is None:
+        return _no_ledger()
+    if cid not in srv.service.policy.snapshot.customers and await ledger.customer(cid) is None:
+        return _error(404, "not_found", "no such customer")
+    credit = Credit(ledger, clock=srv.clock)
+    if action == "lift" and cid not in await credit.blacklisted():
+        return _error(409, "conflict", "customer is not blacklisted")
+    record = await (credit.blacklist if action == "blacklist" else credit.lift)(cid, reason)
+    log.warning("credit_by_api", who=request[PRINCIPAL].name, customer=cid, action=action)
+    return _json({"record": asdict(record), "blacklisted": action == "blacklist"})
 
 
 async def h_trace(srv: WebServer, request: web.Request) -> web.StreamResponse:
@@ -916,11 +1064,33 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/ledger/customers", h_ledger_customers, REGULATOR,
           "customers (台账): identity, contract, numbers, trunks",
           (Param("status", "query", "active | suspended | terminated"),)),
-    Route("GET", "/api/ledger/customers/{id}", h_ledger_customer, REGULATOR, "one customer",
+    Route("GET", "/api/ledger/customers/{id}", h_ledger_customer, REGULATOR,
+          "one customer; with a ledger database also its contact, licence validity, "
+          "credit history, trunks and numbers (``ledger``)",
           (Param("id", "path", "customer id", required=True),)),
     Route("GET", "/api/ledger/numbers", h_ledger_number, REGULATOR,
-          "who registered a business number",
+          "who registered a business number (policy) and owns a 95/96/400 resource "
+          "(ledger database: ``owners``)",
           (Param("number", "query", "phone number", required=True),)),
+    Route("POST", "/api/credit/{customer}", h_credit, ADMIN,
+          "blacklist or lift a customer by hand (reaches every switch); 503 without a ledger",
+          (Param("customer", "path", "customer id", required=True),),
+          body='{"action": "blacklist | lift", "reason": "..."}'),
+    Route("POST", "/api/complaints", h_complaint_intake, EDIT,
+          "take in a complaint (12321): 201 with the new ticket, 200 with the ticket a "
+          "repeated ref opened; the reporter is stored masked; 503 without a ledger",
+          body='{"reported_number": "...", "category": "fraud", "channel": "12321", '
+               '"text": "...", "reporter": "...", "received_at": "ISO time", "ref": "..."}'),
+    Route("GET", "/api/complaints", h_complaints, DESK_READ, "complaint tickets, newest first",
+          (Param("status", "query", " | ".join(STATUSES)),
+           Param("number", "query", "reported number"), _LIMIT)),
+    Route("GET", "/api/complaints/overdue", h_complaints_overdue, DESK_READ,
+          "tickets not answered by their due time, oldest due first"),
+    Route("POST", "/api/complaints/{id}", h_complaint_advance, EDIT,
+          "move a ticket forward (verified, actioned, answered with the answer); 400 on "
+          "going back, 404 on an unknown ticket",
+          (Param("id", "path", "ticket id", required=True),),
+          body='{"status": "answered", "answer": "..."}'),
     Route("GET", "/api/trace", h_trace, REGULATOR, "journaled calls (通话溯源)",
           (Param("number", "query", "caller or callee"), Param("uuid", "query", "call UUID"),
            Param("trunk", "query", "trunk id"),

@@ -62,7 +62,8 @@ async def test_policy_diff_replays_the_journal(
                                       "--journal", journal_dsn, "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["old_version"] == jenv.rig.service.policy.version
+    # The YAML policy's version: the switch runs it with the (empty) ledger overlaid.
+    assert report["old_version"] == jenv.rig.service.policy.base.version
     assert report["new_version"] == load_policy(new).version
     assert (report["calls"], report["changed"]) == (6, 3)
     assert report["transitions"] == {"pass→block": 3}
