@@ -159,20 +159,22 @@ class _Call(asyncio.Protocol):
             log.exception("outbound_bad_channel_data", call_uuid=data.unique_id)
             self._write([esl.Exit()])
             return
-        log_ = log.bind(call_uuid=facts.uuid)
+        uuid = facts.uuid  # bound per log call: binding a logger per call costs more
         try:
             async with asyncio.timeout(server.settings.decision_deadline_s):
                 decision = await server._decide(facts)
         except TimeoutError:
             server.stats["fallbacks"] += 1
             decision = server._fallback(facts, "decision deadline exceeded")
-            log_.warning("decision_deadline", deadline_ms=server.settings.decision_deadline_s * 1e3)
+            log.warning("decision_deadline", call_uuid=uuid,
+                        deadline_ms=server.settings.decision_deadline_s * 1e3)
         except Exception as exc:
             server.stats["fallbacks"] += 1
             decision = server._fallback(facts, f"internal error: {type(exc).__name__}")
-            log_.exception("decision_failed")
+            log.exception("decision_failed", call_uuid=uuid)
         if not self._write([*decision_commands(decision), esl.Exit()]):
-            log_.info("call_gone_before_decision", verdict=decision.verdict.value)
+            log.info("call_gone_before_decision", call_uuid=uuid,
+                     verdict=decision.verdict.value)
             return
         server.stats["calls"] += 1
         record = DecisionRecord(facts, decision, time.perf_counter() - started, time.time())
@@ -180,7 +182,7 @@ class _Call(asyncio.Protocol):
             try:
                 listener(record)
             except Exception:
-                log_.exception("decision_listener_failed")
+                log.exception("decision_listener_failed", call_uuid=uuid)
         # FreeSWITCH answers and closes at once; don't hold the slot if it does not.
         self._arm(server.settings.close_timeout_s, "outbound_close_timeout")
 
@@ -230,6 +232,7 @@ class OutboundServer:
         self._fallback = fallback
         self._listeners = list(listeners)
         self._allow = tuple(ipaddress.ip_network(n) for n in settings.allow)
+        self._peer_verdicts: dict[str, bool] = {}
         self._server: asyncio.Server | None = None
         #: Connections in flight (FreeSWITCH channels waiting for, or receiving, a verdict).
         self._active: set[_Call] = set()
@@ -301,11 +304,20 @@ class OutboundServer:
     def _peer_allowed(self, peer: object) -> bool:
         if not isinstance(peer, tuple) or not peer:
             return False
+        host = str(peer[0])
+        known = self._peer_verdicts.get(host)
+        if known is not None:
+            return known
         try:
-            addr = ipaddress.ip_address(peer[0])
+            addr = ipaddress.ip_address(host)
         except ValueError:
             return False
-        return any(addr in net for net in self._allow)
+        allowed = any(addr in net for net in self._allow)
+        # A switch connects from one or two addresses; parsing them on every call is
+        # measurable. Bounded, so a scan from many addresses cannot grow it.
+        if len(self._peer_verdicts) < 1024:
+            self._peer_verdicts[host] = allowed
+        return allowed
 
 
 def _log_task_failure(task: asyncio.Task[None]) -> None:
