@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from counter_servers import (
+from redis_servers import (
     SESSION_NAMESPACE,
     SHARED_DB,
     START_TIMEOUT_S,

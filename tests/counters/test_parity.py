@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from counter_servers import SESSION_NAMESPACE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis_servers import SESSION_NAMESPACE
 
 from fs_plugin.clock import ManualClock
 from fs_plugin.counters import (

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis
-from counter_servers import SESSION_NAMESPACE, RedisProcess, free_port
+from redis_servers import SESSION_NAMESPACE, RedisProcess, free_port
 from structlog.testing import capture_logs
 
 from fs_plugin.clock import ManualClock

@@ -5,15 +5,12 @@ restart."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fsp_rig import Rig, make_rig
+from redis_servers import RedisProcess, free_port
 
 from fs_plugin.lab.calls import LabCall
 from fs_plugin.lab.switch import CallResult
@@ -22,43 +19,9 @@ POLICY = Path(__file__).parent / "caps_policy"
 DEADLINE_S = 0.25
 
 
-class RedisServer:
-    def __init__(self, tmp: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed (.ci/run installs it)")
-        self.binary = binary
-        self.tmp = tmp
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
-
-
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(free_port(), tmp_path)
     server.start()
     try:
         yield server
@@ -72,7 +35,7 @@ async def _load(rig: Rig, trunk: str, n: int) -> list[CallResult]:
     return await rig.switch.place_all(calls, concurrency=10)
 
 
-async def test_calls_flow_through_a_redis_outage(redis_server: RedisServer) -> None:
+async def test_calls_flow_through_a_redis_outage(redis_server: RedisProcess) -> None:
     rig = await make_rig(POLICY, deadline_s=DEADLINE_S,
                          counters_url=f"redis://127.0.0.1:{redis_server.port}/0")
     try:

@@ -1,4 +1,5 @@
-"""Start and stop real redis-server processes for the counter tests."""
+"""Start and stop real redis-server processes: shared by the counter, web and transport tests
+(importable from any test folder: tests/ is on sys.path through tests/conftest.py)."""
 
 from __future__ import annotations
 
