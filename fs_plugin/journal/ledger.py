@@ -36,8 +36,9 @@ from fs_plugin.journal.embedded import EmbeddedPostgres, start_embedded
 from fs_plugin.journal.migrate import apply_migrations, load_migrations
 from fs_plugin.numbering import classify, user_part
 from fs_plugin.policy.catalogue import LabelCategory
-from fs_plugin.policy.models import BusinessType, CustomerStatus, Industry
-from fs_plugin.policy.overlay import LedgerCustomer, LedgerLabel, LedgerState
+from fs_plugin.policy.loader import parse_terms
+from fs_plugin.policy.models import BusinessType, Caps, CustomerStatus, Hours, Industry, Targets
+from fs_plugin.policy.overlay import LedgerContract, LedgerCustomer, LedgerLabel, LedgerState
 
 __all__ = [
     "CHANNEL",
@@ -49,6 +50,7 @@ __all__ = [
     "LedgerListener",
     "Table",
     "parse_row",
+    "parse_term",
     "read_csv_rows",
     "read_yaml_rows",
 ]
@@ -79,7 +81,8 @@ class Column:
     """One column of an import/export file: its name and how a value is checked."""
 
     name: str
-    #: ``text`` | ``id`` | ``date`` | ``choice`` | ``credit_code`` | ``resource``
+    #: ``text`` | ``id`` | ``date`` | ``choice`` | ``credit_code`` | ``resource`` |
+    #: ``caps`` | ``hours`` | ``targets`` (a contract term, see :func:`parse_term`)
     kind: str = "text"
     required: bool = False
     choices: tuple[str, ...] = ()
@@ -139,9 +142,9 @@ KINDS: Final[Mapping[str, Table]] = {
         Table("contracts", "ledger_contract", "customer", (
             Column("customer", "id", required=True),
             Column("reference"),
-            Column("caps"),
-            Column("hours"),
-            Column("targets"),
+            Column("caps", "caps"),
+            Column("hours", "hours"),
+            Column("targets", "targets"),
             Column("valid_from", "date"),
             Column("valid_until", "date"),
             Column("note"),
@@ -174,6 +177,46 @@ def _split_resource(text: str) -> tuple[str, str]:
     return low, high
 
 
+_TERMS: Final[Mapping[str, type[Caps] | type[Hours] | type[Targets]]] = {
+    "caps": Caps, "hours": Hours, "targets": Targets,
+}
+
+
+def parse_term(kind: str, text: str) -> Caps | Hours | Targets:
+    """A contract's ``caps``, ``hours`` or ``targets`` cell: a YAML flow mapping with the
+    policy's keys (``{caller: {per_day: 50}, trunk_cps: 5}``); ``ValueError`` says what
+    is wrong with it."""
+    term: Caps | Hours | Targets
+    if kind == "caps":
+        term = parse_terms(text, Caps, key=kind)
+    elif kind == "hours":
+        term = parse_terms(text, Hours, key=kind)
+    else:
+        term = parse_terms(text, Targets, key=kind)
+    if isinstance(term, Hours) and term.holidays is not None:
+        raise ValueError("hours.holidays: the ledger names no calendar file; a ledger "
+                         "contract's hours use the holiday calendar of the customer's policy")
+    return term
+
+
+def _without_lines(value: object) -> object:
+    """A nested YAML value without the ``__line__`` keys :class:`_LineLoader` adds."""
+    if isinstance(value, dict):
+        return {k: _without_lines(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [_without_lines(v) for v in value]
+    return value
+
+
+def _term_text(value: object) -> str:
+    """A term cell as stored: text as written, a YAML mapping as one flow line."""
+    if isinstance(value, dict):
+        dumped = yaml.safe_dump(_without_lines(value), default_flow_style=True,
+                                allow_unicode=True, sort_keys=False, width=1 << 16)
+        return dumped.strip()
+    return _cell_text(value)
+
+
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
@@ -199,6 +242,12 @@ def parse_row(
     out: dict[str, object] = {}
     for col in table.columns:
         try:
+            if col.kind in _TERMS:
+                text = _term_text(raw.get(col.name))
+                if text:
+                    parse_term(col.kind, text)
+                out[col.name] = text
+                continue
             text = _cell_text(raw.get(col.name)) or col.default
             if not text:
                 if col.required:
@@ -300,6 +349,26 @@ def read_yaml_rows(stream: IO[str] | str, *, file: str | None = None
             rows.append(parse_row(table, item, file=file,
                                   line=line if isinstance(line, int) else None))
     return out
+
+
+def _contract(row: Mapping[str, Any]) -> LedgerContract:
+    """A ``ledger_contract`` row as the overlay takes it. Imports validate every term;
+    a term written around them (by hand, in SQL) that does not parse is left out with
+    an error in the log rather than stopping the whole ledger from applying."""
+    terms: dict[str, Any] = {}
+    for kind in _TERMS:
+        text = row[kind]
+        if not text:
+            continue
+        try:
+            terms[kind] = parse_term(kind, text)
+        except ValueError as exc:
+            log.error("ledger_contract_term_unreadable", customer=row["customer"], term=kind,
+                      error=str(exc))
+    return LedgerContract(
+        row["customer"], row["reference"], terms.get("caps"), terms.get("hours"),
+        terms.get("targets"), row["valid_from"], row["valid_until"],
+    )
 
 
 def _export_value(value: object) -> object:
@@ -600,6 +669,14 @@ class Ledger:
             labels = await conn.fetch(
                 "SELECT number, category, label, source, confidence, expires_at "
                 "FROM ledger_label")
+            contracts = await conn.fetch(
+                "SELECT customer, reference, caps, hours, targets, valid_from, valid_until "
+                "FROM ledger_contract")
+            numbers = await conn.fetch(
+                "SELECT customer, resource FROM ledger_number ORDER BY customer, resource")
+        resources: dict[str, list[str]] = {}
+        for r in numbers:
+            resources.setdefault(r["customer"], []).append(r["resource"])
         return LedgerState(
             customers={
                 r["id"]: LedgerCustomer(r["id"], CustomerStatus(r["status"]),
@@ -616,6 +693,8 @@ class Ledger:
                 )
                 for r in labels
             ),
+            contracts={r["customer"]: _contract(r) for r in contracts},
+            numbers={cid: tuple(rs) for cid, rs in resources.items()},
         )
 
     # ------------------------------------------------------------------ notifications

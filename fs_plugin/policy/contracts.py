@@ -44,11 +44,15 @@ __all__ = [
     "CompiledHours",
     "CompiledRegion",
     "CompiledTargets",
+    "cap_limits",
     "compile_contract",
+    "compile_hours",
     "compile_region",
+    "compile_targets",
     "merge_caps",
     "region_limits",
     "region_match",
+    "stricter_limits",
 ]
 
 #: Lease life of a concurrency slot when the contract sets no ``max_call_s``: long
@@ -230,6 +234,30 @@ class CompiledContract:
     #: Where the terms came from, for reasons: "contract", "industry real_estate", ...
     hours_from: str = ""
     targets_from: str = ""
+    #: The ledger's contract (台账), when one is in force: its hours and targets apply
+    #: on top of the policy's (a call must satisfy both); its caps are already folded
+    #: into ``caps`` (the smaller limit wins). ``ledger_from`` names it in reasons.
+    ledger_hours: CompiledHours | None = None
+    ledger_targets: CompiledTargets | None = None
+    ledger_from: str = ""
+
+    def hours_terms(self) -> tuple[tuple[CompiledHours, str], ...]:
+        """Every set of calling hours the call must fall in, with where it comes from."""
+        out: list[tuple[CompiledHours, str]] = []
+        if self.hours is not None:
+            out.append((self.hours, self.hours_from))
+        if self.ledger_hours is not None:
+            out.append((self.ledger_hours, self.ledger_from))
+        return tuple(out)
+
+    def targets_terms(self) -> tuple[tuple[CompiledTargets, str], ...]:
+        """Every set of permitted targets the callee must satisfy, with its source."""
+        out: list[tuple[CompiledTargets, str]] = []
+        if self.targets is not None:
+            out.append((self.targets, self.targets_from))
+        if self.ledger_targets is not None:
+            out.append((self.ledger_targets, self.ledger_from))
+        return tuple(out)
 
 
 def _industry_terms(industries: Industries | None, customer: Customer) -> IndustryTerms | None:
@@ -335,6 +363,31 @@ def _stricter(base: int | None, explicit: int | None, factor: float | None) -> i
     scaled = _scaled(base, factor) if base is not None and factor is not None else None
     values = [v for v in (scaled, explicit) if v is not None]
     return min(values) if values else None
+
+
+def _min_windows(
+    a: tuple[tuple[float, int], ...], b: tuple[tuple[float, int], ...]
+) -> tuple[tuple[float, int], ...]:
+    out = dict(a)
+    for window, limit in b:
+        out[window] = min(limit, out.get(window, limit))
+    return tuple(sorted(out.items()))
+
+
+def _min_cap(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def stricter_limits(a: CapLimits, b: CapLimits) -> CapLimits:
+    """Both sets of caps at once: for each cap, the smaller limit (an unset one
+    imposes nothing)."""
+    return CapLimits(
+        caller=_min_windows(a.caller, b.caller),
+        trunk_cps=_min_cap(a.trunk_cps, b.trunk_cps),
+        concurrency=_min_cap(a.concurrency, b.concurrency),
+        callee=_min_windows(a.callee, b.callee),
+        pair=_min_windows(a.pair, b.pair),
+    )
 
 
 def region_limits(region: CompiledRegion, base: CapLimits) -> CapLimits:

@@ -33,10 +33,10 @@ from fs_plugin.policy.lists import (
     read_label_csv,
     read_number_csv,
 )
-from fs_plugin.policy.models import Caps, Check, Hours, PolicyFile, TrunkKind, Window
+from fs_plugin.policy.models import Caps, Check, Hours, PolicyFile, Targets, TrunkKind, Window
 from fs_plugin.policy.snapshot import PolicySnapshot, compile_snapshot, label_key
 
-__all__ = ["check_policy", "load_policy", "parse_file", "read_sources"]
+__all__ = ["check_policy", "load_policy", "parse_file", "parse_terms", "read_sources"]
 
 #: Policy files larger than this are refused: a policy is hand-edited text, and a
 #: runaway generated file should fail loudly rather than stall a reload.
@@ -559,6 +559,48 @@ def _cross_check(parsed: list[tuple[PolicyFile, _FileReader]]) -> list[ConfigErr
 
 
 _Err = typing.Callable[[_FileReader, str, str], None]
+
+_Terms = typing.TypeVar("_Terms", Caps, Hours, Targets)
+
+
+def parse_terms(text: str, tp: type[_Terms], *, key: str) -> _Terms:
+    """One contract term kept outside the policy files — the ledger's ``caps``,
+    ``hours`` or ``targets`` column — written as a YAML flow mapping with the same keys
+    as in a policy file, e.g. ``{caller: {per_day: 50}, trunk_cps: 5}``.
+
+    Validated exactly as the policy's own contracts are; raises ``ValueError`` with
+    the offending key (``caps.caller.per_dya: unknown key …``) and column in the text.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"not a YAML mapping{where}: {exc.problem or 'syntax error'}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not a YAML mapping: {exc}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(root, yaml.MappingNode):
+        raise ValueError("expected a mapping such as {key: value, ...}")
+    reader = _FileReader("", loader)
+    value = reader.convert(root, tp, key)
+    if value is not _MISSING and not reader.errors:
+        def err(_reader: _FileReader, where: str, message: str) -> None:
+            reader.error(_node(reader, where), where, message)
+
+        if isinstance(value, Caps):
+            _check_caps(value, key, reader, err)
+        elif isinstance(value, Hours):
+            _check_hours(value, key, reader, err)
+    if reader.errors:
+        first = reader.errors[0]
+        where = f" (column {first.column})" if first.column else ""
+        raise ValueError(f"{first.key or key}: {first.message}{where}")
+    result: _Terms = value
+    return result
+
 
 
 def _check_hours(hours: Hours | None, key: str, reader: _FileReader, err: _Err) -> None:

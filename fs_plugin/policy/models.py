@@ -504,6 +504,10 @@ class CallerIds:
     check_diversion: bool = doc(
         "a forwarded call's Diversion number must be allowed too", False
     )
+    ledger: bool = doc(
+        "number resources the ledger (台账) assigns to the trunk's customer are allowed too",
+        True,
+    )
 
 
 @dataclass(frozen=True, slots=True)

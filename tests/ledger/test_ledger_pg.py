@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import io
 from pathlib import Path
@@ -20,10 +21,12 @@ from fs_plugin.journal.ledger import (
     RECONNECTED,
     Ledger,
     LedgerFeed,
+    parse_row,
+    parse_term,
     read_csv_rows,
 )
 from fs_plugin.policy.catalogue import LabelCategory
-from fs_plugin.policy.models import CustomerStatus
+from fs_plugin.policy.models import Caps, CustomerStatus, TargetClass, Targets, Weekday, Window
 from fs_plugin.policy.overlay import LedgerState
 
 LEDGER_YAML = """
@@ -50,8 +53,13 @@ numbers:
      purpose: 售后回访}
   - {resource: "95566", customer: bravo}
 contracts:
-  - {customer: acme, reference: HT-2026-001, caps: "per caller 50/day", hours: "09:00-18:00",
-     targets: "mobile, fixed in 020"}
+  - customer: acme
+    reference: HT-2026-001
+    caps: {caller: {per_day: 50}, trunk_cps: 5}
+    hours: {windows: ["09:00-18:00"], weekdays: [mon, tue, wed, thu, fri]}
+    targets: "{classes: [mobile, fixed], regions: ['020']}"
+    valid_from: 2026-01-01
+    valid_until: 2026-12-31
 """
 
 
@@ -76,6 +84,43 @@ async def test_yaml_import_export_round_trip(ledger: Ledger, tmp_path: Path) -> 
     assert [(o["resource"], o["customer_name"], o["kind"]) for o in owners] == [
         ("4008123000-4008123999", "广州艾克美营销有限公司", "400")]
     assert await ledger.number_owner("4008124000") == []
+
+
+async def test_contract_terms_and_numbers_reach_the_ledger_state(ledger: Ledger,
+                                                                 tmp_path: Path) -> None:
+    src = tmp_path / "ledger.yaml"
+    src.write_text(LEDGER_YAML, encoding="utf-8")
+    await ledger.import_yaml(src)
+    row = (await ledger.rows("contracts"))[0]
+    # A nested mapping is kept as one flow line, the form a CSV cell takes.
+    assert row["caps"] == "{caller: {per_day: 50}, trunk_cps: 5}"
+    state = await ledger.state()
+    contract = state.contracts["acme"]
+    assert contract.reference == "HT-2026-001"
+    assert contract.caps == Caps(caller=Window(per_day=50), trunk_cps=5)
+    assert contract.hours is not None and contract.hours.windows == ("09:00-18:00",)
+    assert contract.hours.weekdays == tuple(Weekday)[:5]
+    assert contract.targets == Targets(classes=(TargetClass.MOBILE, TargetClass.FIXED),
+                                       regions=("020",))
+    assert (contract.valid_from, contract.valid_until) == (dt.date(2026, 1, 1),
+                                                           dt.date(2026, 12, 31))
+    assert state.numbers == {"acme": ("4008123000-4008123999",), "bravo": ("95566",)}
+
+
+async def test_a_term_written_around_the_import_is_left_out_not_fatal(
+    ledger: Ledger, dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await ledger.upsert("customers", [parse_row(KINDS["customers"], {"id": "c", "name": "C"})])
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO ledger_contract (customer, caps, targets) VALUES "
+            "('c', '{trunk_cps: lots}', '{classes: [mobile]}')")
+    finally:
+        await conn.close()
+    contract = (await ledger.state()).contracts["c"]
+    assert contract.caps is None and contract.targets == Targets(classes=(TargetClass.MOBILE,))
+    assert "ledger_contract_term_unreadable" in capsys.readouterr().out
 
 
 async def test_csv_import_and_export(ledger: Ledger, tmp_path: Path) -> None:
@@ -106,6 +151,25 @@ def test_bad_rows_are_named_by_file_line_and_column() -> None:
     with pytest.raises(ConfigError) as err:
         read_csv_rows(KINDS["numbers"], io.StringIO("resource,customer\n4008123999-4008123000,a\n"))
     assert err.value.key == "resource"
+
+
+@pytest.mark.parametrize(("column", "cell", "says"), [
+    ("caps", "{caller: {per_dya: 5}}", "unknown key 'per_dya' (did you mean 'per_day'?)"),
+    ("caps", "{trunk_cps: -1}", "a cap cannot be negative"),
+    ("caps", "per caller 50/day", "expected a mapping"),
+    ("hours", "{windows: [25:00-26:00]}", "hours run from 00:00 to 24:00"),
+    ("hours", "{holidays: cn.csv}", "the ledger names no calendar file"),
+    ("targets", "{classes: [pagers]}", "'pagers' is not one of mobile"),
+    ("targets", "{regions: [020", "not a YAML mapping"),
+])
+def test_contract_terms_are_checked_like_the_policys(column: str, cell: str, says: str) -> None:
+    text = io.StringIO()
+    csv.writer(text).writerows([["customer", column], ["acme", cell]])
+    with pytest.raises(ConfigError) as err:
+        read_csv_rows(KINDS["contracts"], io.StringIO(text.getvalue()), file="k.csv")
+    assert (err.value.file, err.value.line, err.value.key) == ("k.csv", 2, column)
+    assert says in err.value.message
+    assert parse_term("caps", "{caller: {per_minute: 2}}") == Caps(caller=Window(per_minute=2))
 
 
 async def test_bad_yaml_changes_nothing(ledger: Ledger, tmp_path: Path) -> None:

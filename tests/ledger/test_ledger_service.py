@@ -90,3 +90,42 @@ async def test_repeated_spoofing_earns_a_violation_and_a_blacklisting(
             "block", "credit.blacklisted")
     finally:
         await service.stop()
+
+
+async def test_ledger_contracts_and_numbers_reach_the_running_controller(
+    dsn: str, tmp_path: Path
+) -> None:
+    service = Service(ServiceConfig(
+        REPO / "policies", outbound=OutboundSettings(port=0), journal=dsn,
+        state_dir=tmp_path, switch_name="sw-ledger-terms",
+    ))
+    await service.start()
+    desk = await Ledger.open(dsn)
+    try:
+        switch = LabSwitch("127.0.0.1", service.outbound.bound_port or 0, socket_timeout_s=5)
+        hotline = LabCall(from_user="4008123500", to="13900001111", trunk="ent-1")
+        assert (await switch.place(hotline)).rule == "cid.not_allowed"
+        assert (await switch.place(CALL)).verdict == "pass"
+
+        # One import: the customer, its contract (mobiles only) and a 400 range.
+        version = service.policy.version
+        await desk.import_rows({
+            "customers": [parse_row(KINDS["customers"], {"id": "acme", "name": "Acme"})],
+            "contracts": [parse_row(KINDS["contracts"], {
+                "customer": "acme", "reference": "HT-9", "targets": "{classes: [fixed]}"})],
+            "numbers": [parse_row(KINDS["numbers"], {
+                "resource": "4008123000-4008123999", "customer": "acme"})],
+        })
+        assert await _verdict_after_change(switch, service, version) == (
+            "block", "contract.targets")
+        refused = await switch.place(CALL)
+        assert "ledger contract HT-9" in (refused.reason or "")
+        to_fixed = LabCall(from_user="4008123500", to="02166667777", trunk="ent-1")
+        assert (await switch.place(to_fixed)).verdict == "pass"  # the ledger's 400 range
+
+        version = service.policy.version
+        await desk.delete("contracts", "acme")
+        assert await _verdict_after_change(switch, service, version) == ("pass", "")
+    finally:
+        await desk.close()
+        await service.stop()

@@ -11,11 +11,14 @@ Rule ids held here, in evaluation order:
 - ``contract.hours``: the call is outside the customer's permitted calling hours
   (its contract's ``hours``, else its industry's), judged in the **trunk's** time
   zone: a permitted weekday (or a make-up workday of the holiday file) that is not
-  a public holiday, inside one of the time windows.
+  a public holiday, inside one of the time windows. When the ledger (台账) holds a
+  contract in force for the customer, its hours apply as well: the call must be
+  inside both, and the reason names the one it is outside.
 - ``contract.targets``: the callee is not a permitted class (mobile, fixed, …), is
   outside the permitted regions, or inside an excluded region. Regions match the
   callee's area code (``0898``) or its attribution text (``海南`` matches
-  ``海南省海口市``), so mobiles are matched by province or city name.
+  ``海南省海口市``), so mobiles are matched by province or city name. A ledger
+  contract's targets apply on top of the policy's, as its hours do.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ import datetime as dt
 import zoneinfo
 from functools import lru_cache
 
+from fs_plugin.numbering import Number
 from fs_plugin.policy.catalogue import (
     CONTRACT_HOURS,
     CONTRACT_SUSPENDED,
     CONTRACT_TARGETS,
     CREDIT_BLACKLISTED,
 )
-from fs_plugin.policy.contracts import region_match
+from fs_plugin.policy.contracts import CompiledTargets, region_match
 from fs_plugin.policy.models import CustomerStatus
 from fs_plugin.policy.overlay import LedgerSnapshot
 from fs_plugin.policy.snapshot import RuleSettings
@@ -76,9 +80,11 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 def check_hours(ctx: CallContext, rule: RuleSettings) -> RuleResult:
     trunk = ctx.trunk
     contract = ctx.snapshot.contract_of(trunk)
-    if trunk is None or contract is None or contract.hours is None:
+    if trunk is None or contract is None:
         return rule.idle
-    hours = contract.hours
+    terms = contract.hours_terms()
+    if not terms:
+        return rule.idle
     try:
         local = dt.datetime.fromtimestamp(ctx.now, _zone(trunk.timezone))
     except (OverflowError, OSError, ValueError):
@@ -86,38 +92,50 @@ def check_hours(ctx: CallContext, rule: RuleSettings) -> RuleResult:
         # and refusing every call for it would turn one bad timestamp into an outage.
         return RuleResult(rule.id, False, rule.verdict, rule.mode,
                           f"not evaluated: time {ctx.now!r} out of range")
-    ok, why = hours.permits(local)
-    if ok:
-        return rule.idle
-    return fired(
-        rule,
-        f"{local:%Y-%m-%d %H:%M} {trunk.timezone} is {why}: customer {contract.customer} "
-        f"may call {hours.text} ({contract.hours_from})",
-    )
+    for hours, source in terms:
+        ok, why = hours.permits(local)
+        if not ok:
+            return fired(
+                rule,
+                f"{local:%Y-%m-%d %H:%M} {trunk.timezone} is {why}: customer "
+                f"{contract.customer} may call {hours.text} ({source})",
+            )
+    return rule.idle
+
+
+def _refusal(t: CompiledTargets, callee: Number, who: str, source: str) -> str | None:
+    """Why ``t`` does not permit ``callee``; None when it does."""
+    if t.classes and callee.cls not in t.classes:
+        allowed = ", ".join(sorted(c.value for c in t.classes))
+        return (f"callee {shown(callee)} is a {callee.cls.value} number; {who} may call "
+                f"{allowed} numbers ({source})")
+    where = callee.area_code or callee.region or "unknown region"
+    if t.regions and region_match(callee, t.regions) is None:
+        return (f"callee {shown(callee)} ({where}) is outside the regions {who} may call: "
+                f"{', '.join(t.regions)} ({source})")
+    excluded = region_match(callee, t.exclude) if t.exclude else None
+    if excluded is not None:
+        return (f"callee {shown(callee)} ({where}) is in {excluded}, which {who} may not "
+                f"call ({source})")
+    return None
 
 
 def check_targets(ctx: CallContext, rule: RuleSettings) -> RuleResult:
     contract = ctx.snapshot.contract_of(ctx.trunk)
-    if contract is None or contract.targets is None:
+    if contract is None:
         return rule.idle
-    t = contract.targets
+    terms = contract.targets_terms()
+    if not terms:
+        return rule.idle
     callee = ctx.callee
     who = f"customer {contract.customer}"
     if callee.key is None:
         return fired(rule, f"callee {shown(callee)} is not a valid number; {who} may only "
                            "call its permitted targets")
-    if t.classes and callee.cls not in t.classes:
-        allowed = ", ".join(sorted(c.value for c in t.classes))
-        return fired(rule, f"callee {shown(callee)} is a {callee.cls.value} number; {who} "
-                           f"may call {allowed} numbers ({contract.targets_from})")
-    where = callee.area_code or callee.region or "unknown region"
-    if t.regions and region_match(callee, t.regions) is None:
-        return fired(rule, f"callee {shown(callee)} ({where}) is outside the regions {who} "
-                           f"may call: {', '.join(t.regions)} ({contract.targets_from})")
-    excluded = region_match(callee, t.exclude) if t.exclude else None
-    if excluded is not None:
-        return fired(rule, f"callee {shown(callee)} ({where}) is in {excluded}, which {who} "
-                           f"may not call ({contract.targets_from})")
+    for targets, source in terms:
+        why = _refusal(targets, callee, who, source)
+        if why is not None:
+            return fired(rule, why)
     return rule.idle
 
 
