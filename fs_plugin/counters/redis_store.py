@@ -2,7 +2,9 @@
 
 One batch is one ``EVALSHA`` of the script in ``_lua.py`` on a single Redis. On a
 cluster the ops are grouped by hash slot and each slot's group is one ``EVALSHA`` on its
-node, all sent at once, so a batch still costs one round trip of latency.
+node, all sent at once, so a batch still costs one round trip of latency. On a single
+Redis the script calls go over a lean pipelined connection (``resp.py``); redis-py
+serves everything else (and the cluster).
 
 Time is the Redis server's ``TIME`` (one clock for every switch), except in a store
 opened with ``allow_time_override=True``: then each script is given the injected clock's
@@ -60,6 +62,7 @@ from fs_plugin.counters.ops import (
     ReleaseResult,
     Result,
 )
+from fs_plugin.counters.resp import ReplyError, RespConnection, RespTarget, pack_command
 from fs_plugin.counters.urls import parse_cluster_url
 from fs_plugin.errors import StorageError
 
@@ -74,7 +77,7 @@ _T = TypeVar("_T")
 _SCAN_COUNT = 500
 
 #: Errors of the client library and the OS that mean "the store failed".
-_STORE_ERRORS = (RedisError, RedisClusterException, OSError)
+_STORE_ERRORS = (RedisError, RedisClusterException, OSError, ReplyError)
 
 _Encoded = list[Any]
 
@@ -148,6 +151,12 @@ def _describe(kind: Kind, raw: list[Any]) -> dict[str, object] | None:
             if not raw[0]:
                 return None
             return {"kind": "distinct", "members": int(raw[0])}
+
+
+def _settle(group: list[_Waiting], exc: BaseException) -> None:
+    for _, _, waiter in group:
+        if not waiter.done():
+            waiter.set_exception(exc)
 
 
 def _glob_escape(text: str) -> str:
@@ -302,9 +311,11 @@ class RedisStore(_RedisBase):
             timeout_s=timeout_s,
             allow_time_override=allow_time_override,
         )
-        # Deadlines are asyncio timeouts around each await (redis-py drops a connection
-        # whose command was cancelled), so no socket timeouts are needed here.
-        self._client: Redis = Redis.from_url(url, decode_responses=True, retry=_no_retry())
+        # Deadlines are asyncio timeouts around each await; a connection whose oldest
+        # reply is overdue is dropped (see _send), so no socket timeouts are needed here.
+        self._target = RespTarget.from_url(url)
+        self._conn: RespConnection | None = None
+        self._connecting: asyncio.Task[RespConnection] | None = None
         self._pending: list[_Waiting] = []
         self._flush_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
@@ -314,9 +325,9 @@ class RedisStore(_RedisBase):
     async def _run(self, names: Sequence[str], encoded: Sequence[_Encoded]) -> list[list[Any]]:
         # Batches handed in during one turn of the event loop go to Redis as ONE script
         # call. Each call still costs one round trip, but under load a round trip carries
-        # several calls, so the client's per-command cost (most of a call's CPU with
-        # Redis counters) is shared. The script runs the ops in order, so every caller's
-        # batch stays atomic (the group is atomic as a whole, which is stronger).
+        # several calls, so the per-command cost is shared. The script runs the ops in
+        # order, so every caller's batch stays atomic (the group is atomic as a whole,
+        # which is stronger).
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[list[Any]] = loop.create_future()
         self._pending.append((list(names), list(encoded), waiter))
@@ -344,19 +355,79 @@ class RedisStore(_RedisBase):
     def _send(self, group: list[_Waiting]) -> None:
         self.coalesce_stats["scripts"] += 1
         self.coalesce_stats["batches"] += len(group)
-        task = asyncio.get_running_loop().create_task(self._send_group(group))
+        names = [name for item in group for name in item[0]]
+        args = self._script_args([op for item in group for op in item[1]])
+        conn = self._conn
+        if conn is not None and conn.usable and not conn.overdue(self._timeout_s):
+            self._dispatch(conn, group, names, args, "EVALSHA")
+            return
+        if conn is not None:
+            # Lost, or stuck past the deadline: every reply behind the stuck one is late
+            # too, so the whole pipe is dropped and the next script gets a new connection.
+            conn.close()
+            self._conn = None
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(group, names, args))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send_group(self, group: list[_Waiting]) -> None:
-        names = [name for item in group for name in item[0]]
-        encoded = [op for item in group for op in item[1]]
+    async def _connect_and_send(self, group: list[_Waiting], names: list[str],
+                                args: tuple[str, str]) -> None:
         try:
-            raw = await self._eval_on(self._client, names, encoded)
+            conn = await self._connection()
         except Exception as exc:  # handed to every caller, translated in _deadline
-            for _, _, waiter in group:
-                if not waiter.done():
-                    waiter.set_exception(exc)
+            _settle(group, exc)
+            return
+        self._dispatch(conn, group, names, args, "EVALSHA")
+
+    async def _connection(self) -> RespConnection:
+        conn = self._conn
+        if conn is not None and conn.usable and not conn.overdue(self._timeout_s):
+            return conn
+        if conn is not None:
+            conn.close()
+            self._conn = None
+        if self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._open())
+        # Shielded: one caller's deadline must not cancel a connect others wait for.
+        return await asyncio.shield(self._connecting)
+
+    async def _command(self, *args: str | int) -> Any:
+        """One command outside the decision path (scan, delete, ping)."""
+        conn = await self._connection()
+        return await conn.send(pack_command(*args))
+
+    async def _open(self) -> RespConnection:
+        try:
+            conn = await RespConnection.open(self._target, timeout_s=self._timeout_s)
+        finally:
+            self._connecting = None
+        self._conn = conn
+        return conn
+
+    def _dispatch(self, conn: RespConnection, group: list[_Waiting], names: list[str],
+                  args: tuple[str, str], command: str) -> None:
+        body = SCRIPT_SHA if command == "EVALSHA" else SCRIPT
+        reply = conn.send(pack_command(command, body, len(names), *names, *args))
+        reply.add_done_callback(
+            lambda done: self._replied(done, conn, group, names, args, command))
+
+    def _replied(self, done: asyncio.Future[Any], conn: RespConnection, group: list[_Waiting],
+                 names: list[str], args: tuple[str, str], command: str) -> None:
+        exc = done.exception()
+        if (isinstance(exc, ReplyError) and command == "EVALSHA"
+                and str(exc).startswith("NOSCRIPT")):
+            # The server lost its script cache (restart, failover, SCRIPT FLUSH): nothing
+            # ran, so one EVAL with the text both loads the script and runs the batch.
+            _log.info("counters.script_reload", keys=len(names))
+            self._dispatch(conn, group, names, args, "EVAL")
+            return
+        if exc is not None:
+            _settle(group, exc)
+            return
+        try:
+            raw: list[Any] = json.loads(done.result())
+        except (TypeError, ValueError) as bad:
+            _settle(group, ConnectionError(f"counter script sent an unreadable reply: {bad}"))
             return
         start = 0
         for _, ops, waiter in group:
@@ -365,25 +436,31 @@ class RedisStore(_RedisBase):
             start += len(ops)
 
     async def _scan_pages(self, match: str, timeout_s: float) -> AsyncGenerator[list[str], None]:
-        cursor = 0
+        cursor = "0"
         while True:
             cursor, page = await self._deadline(
-                self._client.scan(cursor, match=match, count=_SCAN_COUNT), timeout_s
+                self._command("SCAN", cursor, "MATCH", match, "COUNT", _SCAN_COUNT), timeout_s
             )
-            yield [k.decode() if isinstance(k, bytes) else k for k in page]
-            if cursor == 0:
+            yield list(page)
+            if cursor == "0":
                 return
 
     async def _delete(self, names: Sequence[str]) -> int:
         if not names:
             return 0
-        return int(await self._client.delete(*names))
+        return int(await self._command("DEL", *names))
 
     async def ping(self, *, timeout_s: float | None = None) -> None:
-        await self._deadline(self._client.ping(), timeout_s)
+        await self._deadline(self._command("PING"), timeout_s)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        connecting = [self._connecting] if self._connecting is not None else []
+        for task in [*self._sending, *connecting]:
+            task.cancel()
+        await asyncio.gather(*self._sending, *connecting, return_exceptions=True)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class RedisClusterStore(_RedisBase):
