@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,6 +142,15 @@ class PolicyHolder:
     @property
     def version(self) -> str:
         return self.snapshot.version
+
+
+def _settle_heap() -> None:
+    """What start-up built (policy, number tables, imported modules) lives as long as the
+    process: collect once, then freeze it out of the cyclic collector's sight, so the
+    collections that calls trigger walk only what calls create — shorter pauses in the
+    decision latency's tail. Objects freed later are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
 
 
 class Service:
@@ -420,6 +430,7 @@ class Service:
         """Run until SIGTERM/SIGINT; SIGHUP reloads the policy."""
         loop = asyncio.get_running_loop()
         await self.start()
+        _settle_heap()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.request_stop)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 from fs_plugin.esl._errors import Reason, RemoteEslError
 from fs_plugin.esl._urlcode import fs_url_decode, fs_url_decode_bytes
@@ -57,6 +57,7 @@ NEED_DATA: Final = NeedData.NEED_DATA
 
 Headers: TypeAlias = tuple[tuple[str, str], ...]
 P = TypeVar("P")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -423,6 +424,24 @@ class _DecodedHeaders(Mapping[str, str]):
         except KeyError:
             value = self._cache[name] = fs_url_decode(self._raw[name])
             return value
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, /, default: str) -> str: ...
+    @overload
+    def get(self, name: str, /, default: _T) -> str | _T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        # Mapping.get goes through __getitem__ and a KeyError for every absent header;
+        # the screening facts ask for a dozen that most calls do not carry.
+        value = self._cache.get(name)
+        if value is None:
+            raw = self._raw.get(name)
+            if raw is None:
+                return default
+            value = self._cache[name] = fs_url_decode(raw)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
