@@ -10,6 +10,7 @@ channel data, XML event headers) are decoded, and only once the frame is complet
 from __future__ import annotations
 
 import json
+import operator
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Iterator, Mapping
@@ -212,6 +213,10 @@ _DIGITS = re.compile(rb"[0-9]{1,15}")
 _HEADER_LINE = re.compile(rb"^(?!: )([^\n]+?): ([^\n]*)$", re.MULTILINE)
 
 
+_NAME = operator.itemgetter(0)
+_SEPARATOR = operator.itemgetter(1)
+
+
 def parse_header_lines(block: bytes) -> Headers:
     """Split a header block (without its terminating empty line) into (name, value) pairs.
 
@@ -230,14 +235,10 @@ def parse_header_lines(block: bytes) -> Headers:
     # character means invalid UTF-8 somewhere: the strict path below decides whether it
     # is in a name (an error) or only in a value (tolerated).
     text = block.decode("utf-8", errors="replace")
-    pairs: list[tuple[str, str]] = []
-    complete = True
-    for text_line in text.split("\n"):
-        key, colon, value = text_line.partition(": ")
-        if not colon or not key:
-            complete = False
-            break
-        pairs.append((key, value))
+    # Comprehensions and C-level membership tests: ~150 lines per channel data, every call.
+    parts = [text_line.partition(": ") for text_line in text.split("\n")]
+    complete = "" not in map(_SEPARATOR, parts) and "" not in map(_NAME, parts)
+    pairs = [(key, value) for key, _, value in parts] if complete else []
     if complete and ("\ufffd" not in text or not any("\ufffd" in k for k, _ in pairs)):
         return tuple(pairs)
     for line in block.split(b"\n"):
