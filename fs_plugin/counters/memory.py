@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fs_plugin.clock import Clock, SystemClock
 from fs_plugin.counters.base import MAX_SHOW, CounterStore, check_batch
-from fs_plugin.counters.keys import DEFAULT_NAMESPACE, glob_to_regex, stored_key
+from fs_plugin.counters.keys import DEFAULT_NAMESPACE, glob_to_regex, kind_of, stored_key
 from fs_plugin.counters.ops import (
     SUB_BUCKETS,
     Acquire,
@@ -75,7 +76,8 @@ class _ScoredSet:
         """Set ``member``'s score; True when it was not there."""
         added = member not in self.scores
         self.scores[member] = score
-        self.max_score = max(self.max_score, score)
+        if score > self.max_score:
+            self.max_score = score
         heapq.heappush(self._heap, (score, member))
         if len(self._heap) > 2 * len(self.scores) + 64:
             self._heap = [(sc, m) for m, sc in self.scores.items()]
@@ -158,9 +160,13 @@ class MemoryStore(CounterStore):
         self._namespace = namespace
         self._max_keys = max_keys
         self._data: dict[str, _Entry] = {}
-        # (expires_at, key) pushed on every expiry change; stale entries are skipped when
-        # popped and the heap is rebuilt when it outgrows the data (bounded at ~2x keys).
+        # (due, key) with one live item per key (``_due[key]`` is its time), never later
+        # than the key's expiry: a write that moves the expiry later — every hit of a live
+        # counter — leaves the heap alone, and an item that comes due before its key has
+        # expired is pushed again at the expiry. Items whose time is not ``_due[key]`` are
+        # stale and skipped; the heap is rebuilt when they outnumber the live ones.
         self._expiry_heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
         self._closed = False
 
     # -- the batch ---------------------------------------------------------------------
@@ -168,27 +174,41 @@ class MemoryStore(CounterStore):
     async def execute(
         self, ops: Sequence[Op], *, timeout_s: float | None = None
     ) -> tuple[Result, ...]:
+        return self.execute_now(ops)
+
+    def execute_now(self, ops: Sequence[Op]) -> tuple[Result, ...]:
+        """:meth:`execute` without the coroutine: this store never waits, so a caller
+        that owns it outright (the offline replay, millions of batches) may run a
+        batch as a plain call."""
         self._check_open()
         check_batch(ops)
         now = self._clock.time()
-        self._expire(now)
-        names = [stored_key(self._namespace, op) for op in ops]
-        creating = {
-            n for n, op in zip(names, ops, strict=True) if n not in self._data and _writes(op)
-        }
-        if len(self._data) + len(creating) > self._max_keys:
-            raise StorageError(f"memory counter store is full ({self._max_keys} keys)")
-        return tuple(self._apply(name, op, now) for name, op in zip(names, ops, strict=True))
+        if self._expiry_heap and self._expiry_heap[0][0] <= now:
+            self._expire(now)
+        namespace = self._namespace
+        names = [_stored_name(namespace, op) for op in ops]
+        data = self._data
+        # A batch creates at most one key per op: only near the bound is it worth
+        # counting which keys it would create.
+        if len(data) + len(names) > self._max_keys:
+            creating = {
+                n for n, op in zip(names, ops, strict=True) if n not in data and _writes(op)
+            }
+            if len(data) + len(creating) > self._max_keys:
+                raise StorageError(f"memory counter store is full ({self._max_keys} keys)")
+        apply = self._apply
+        return tuple([apply(name, op, now) for name, op in zip(names, ops, strict=True)])
 
     def _apply(self, name: str, op: Op, now: float) -> Result:
         entry = self._data.get(name)
-        match op:
+        apply = _APPLY.get(type(op))
+        if apply is not None:
+            return apply(self, name, entry, op, now)
+        match op:  # a subclass of an op: the same as its base
             case Hit():
                 return self._hit(name, entry, op, now)
             case Get():
-                if not isinstance(entry, _Rate):
-                    return CountResult(0)
-                return CountResult(_rate_total(entry, now)[0])
+                return self._get(name, entry, op, now)
             case Distinct():
                 return self._distinct(name, entry, op, now)
             case Acquire():
@@ -196,12 +216,23 @@ class MemoryStore(CounterStore):
             case Release():
                 return self._release(name, entry, op, now)
             case Flag():
-                self._set(name, _FlagValue(op.value, now + op.ttl_s))
-                return FlagResult(op.value, float(op.ttl_s))
+                return self._flag(name, entry, op, now)
             case GetFlag():
-                if isinstance(entry, _FlagValue) and now < entry.expires_at:
-                    return FlagResult(entry.value, entry.expires_at - now)
-                return FlagResult(None, None)
+                return self._get_flag(name, entry, op, now)
+
+    def _get(self, name: str, entry: _Entry | None, op: Get, now: float) -> CountResult:
+        if not isinstance(entry, _Rate):
+            return CountResult(0)
+        return CountResult(_rate_total(entry, now)[0])
+
+    def _flag(self, name: str, entry: _Entry | None, op: Flag, now: float) -> FlagResult:
+        self._set(name, _FlagValue(op.value, now + op.ttl_s))
+        return FlagResult(op.value, float(op.ttl_s))
+
+    def _get_flag(self, name: str, entry: _Entry | None, op: GetFlag, now: float) -> FlagResult:
+        if isinstance(entry, _FlagValue) and now < entry.expires_at:
+            return FlagResult(entry.value, entry.expires_at - now)
+        return FlagResult(None, None)
 
     def _hit(self, name: str, entry: _Entry | None, op: Hit, now: float) -> HitResult:
         if isinstance(entry, _Rate) and (
@@ -225,17 +256,25 @@ class MemoryStore(CounterStore):
     def _distinct(
         self, name: str, entry: _Entry | None, op: Distinct, now: float
     ) -> DistinctResult:
-        members = entry.last_seen if isinstance(entry, _Members) else _ScoredSet()
-        members.prune_upto(now - op.window_s)
+        if isinstance(entry, _Members):
+            members = entry.last_seen
+            members.prune_upto(now - op.window_s)
+        else:
+            members = _ScoredSet()
         added = False
         if op.member is not None:
             added = members.set(op.member, now)
-            while len(members) > op.cap:
+            while len(members.scores) > op.cap:
                 members.pop_lowest()
-            self._set(name, _Members(members, now + op.window_s + _KEY_GRACE_S))
+            expires_at = now + op.window_s + _KEY_GRACE_S
+            if isinstance(entry, _Members):
+                entry.expires_at = expires_at
+                self._set(name, entry)
+            else:
+                self._set(name, _Members(members, expires_at))
         elif isinstance(entry, _Members) and not members:
             del self._data[name]
-        return DistinctResult(len(members), added)
+        return DistinctResult(len(members.scores), added)
 
     def _acquire(self, name: str, entry: _Entry | None, op: Acquire, now: float) -> LeaseResult:
         leases = self._live_leases(name, entry, now)
@@ -264,18 +303,33 @@ class MemoryStore(CounterStore):
 
     def _set(self, name: str, entry: _Entry) -> None:
         self._data[name] = entry
-        heapq.heappush(self._expiry_heap, (entry.expires_at, name))
-        if len(self._expiry_heap) > 2 * len(self._data) + 1024:
-            self._expiry_heap = [(e.expires_at, k) for k, e in self._data.items()]
-            heapq.heapify(self._expiry_heap)
+        expires = entry.expires_at
+        due = self._due.get(name)
+        if due is None or expires < due:
+            self._due[name] = expires
+            heapq.heappush(self._expiry_heap, (expires, name))
+            if len(self._expiry_heap) > 2 * len(self._due) + 1024:
+                self._expiry_heap = [(t, k) for k, t in self._due.items()]
+                heapq.heapify(self._expiry_heap)
 
     def _expire(self, now: float) -> None:
+        """Delete every key whose expiry is ``now`` or earlier."""
         heap = self._expiry_heap
+        due = self._due
+        data = self._data
         while heap and heap[0][0] <= now:
-            _, name = heapq.heappop(heap)
-            entry = self._data.get(name)
-            if entry is not None and entry.expires_at <= now:
-                del self._data[name]
+            when, name = heapq.heappop(heap)
+            if due.get(name) != when:
+                continue  # stale: the key was given an earlier item since
+            entry = data.get(name)
+            if entry is None:
+                del due[name]
+            elif entry.expires_at <= now:
+                del data[name]
+                del due[name]
+            else:
+                due[name] = entry.expires_at
+                heapq.heappush(heap, (entry.expires_at, name))
 
     # -- inspection --------------------------------------------------------------------
 
@@ -317,6 +371,7 @@ class MemoryStore(CounterStore):
         self._closed = True
         self._data.clear()
         self._expiry_heap.clear()
+        self._due.clear()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -325,6 +380,38 @@ class MemoryStore(CounterStore):
     @property
     def namespace(self) -> str:
         return self._namespace
+
+
+#: The kind part of stored names by op type (``keys.kind_of``), learnt as ops are named.
+_KIND_NAMES: dict[type, str] = {}
+
+
+def _stored_name(namespace: str, op: Op) -> str:
+    """``keys.stored_key(namespace, op)``, without its pattern match on the op's type for
+    every op of every batch: the kind is looked up by type once it has been seen, and
+    only after a name built here was found equal to ``stored_key``'s."""
+    kind = _KIND_NAMES.get(type(op))
+    tag = op.tag if op.tag is not None else op.key
+    if kind is not None:
+        return f"{namespace}:{{{tag}}}:{kind}:{op.key}"
+    name = stored_key(namespace, op)
+    kind = str(kind_of(op))
+    if f"{namespace}:{{{tag}}}:{kind}:{op.key}" == name:
+        _KIND_NAMES[type(op)] = kind
+    return name
+
+
+#: Each op type's step in :meth:`MemoryStore._apply` (a dict lookup instead of a chain of
+#: isinstance checks, on every op of every batch).
+_APPLY: dict[type, Callable[[MemoryStore, str, _Entry | None, Any, float], Result]] = {
+    Hit: MemoryStore._hit,
+    Get: MemoryStore._get,
+    Distinct: MemoryStore._distinct,
+    Acquire: MemoryStore._acquire,
+    Release: MemoryStore._release,
+    Flag: MemoryStore._flag,
+    GetFlag: MemoryStore._get_flag,
+}
 
 
 def _writes(op: Op) -> bool:

@@ -104,6 +104,10 @@ def user_part(value: str) -> str:
     >>> user_part('"Name" <sip:+8613900001111@host;user=phone>;tag=1')
     '+8613900001111'
     """
+    body = value[1:] if value[:1] == "+" else value
+    if body.isascii() and body.isdigit():
+        # Bare digits (how FreeSWITCH hands most numbers over) are their own user part.
+        return value
     part = _user_part(value)
     return "" if _NOT_IN_USER.intersection(part) else part
 

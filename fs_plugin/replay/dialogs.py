@@ -158,28 +158,56 @@ class TraceCall:
         )
 
 
+#: The fields of :class:`TraceCall` taken from the INVITE, in field order.
+_Facts = tuple[
+    str, str, str, str | None, str | None, str, str, str | None, int | None, str | None,
+    int | None, str, str | None, float,
+]
+
+
 class _Dialog:
-    """Mutable working state of one open dialog (never leaves this module)."""
+    """Mutable working state of one open dialog (never leaves this module).
+
+    ``facts`` holds the INVITE's fields of :class:`TraceCall` in field order, from
+    ``call_id`` to ``invite_time``; the call is built once, when it is handed out.
+    """
 
     __slots__ = (
         "answer_time",
-        "call",
         "cseq",
         "end_method",
         "end_time",
         "ended_by",
+        "facts",
         "final_status",
         "final_time",
         "from_tag",
+        "invite_time",
         "last_seen",
         "ringing_time",
+        "src_ip",
+        "src_port",
+        "where",
     )
 
-    def __init__(self, call: TraceCall, cseq: int, from_tag: str | None) -> None:
-        self.call = call
+    def __init__(
+        self,
+        facts: _Facts,
+        invite_time: float,
+        src_ip: str | None,
+        src_port: int | None,
+        where: str,
+        cseq: int,
+        from_tag: str | None,
+    ) -> None:
+        self.facts = facts
+        self.invite_time = invite_time
+        self.src_ip = src_ip
+        self.src_port = src_port
+        self.where = where
         self.cseq = cseq
         self.from_tag = from_tag
-        self.last_seen = call.invite_time
+        self.last_seen = invite_time
         self.ringing_time: float | None = None
         self.final_status: int | None = None
         self.final_time: float | None = None
@@ -192,35 +220,13 @@ class _Dialog:
         end = self.end_time
         if end is None and self.final_status is not None and self.final_status >= 300:
             end = self.final_time
-        c = self.call
         return TraceCall(
-            call_id=c.call_id,
-            from_user=c.from_user,
-            from_display=c.from_display,
-            pai=c.pai,
-            diversion=c.diversion,
-            request_user=c.request_user,
-            to_user=c.to_user,
-            src_ip=c.src_ip,
-            src_port=c.src_port,
-            dst_ip=c.dst_ip,
-            dst_port=c.dst_port,
-            transport=c.transport,
-            user_agent=c.user_agent,
-            invite_time=c.invite_time,
-            ringing_time=self.ringing_time,
-            final_status=self.final_status,
-            final_time=self.final_time,
-            answer_time=self.answer_time,
-            end_time=end,
-            end_method=self.end_method,
-            ended_by=self.ended_by,
-            where=c.where,
+            *self.facts, self.ringing_time, self.final_status, self.final_time,
+            self.answer_time, end, self.end_method, self.ended_by, self.where,
         )
 
 
 _NO_CALLS: list[TraceCall] = []
-
 
 def _first_user(message: SipMessage, name: str) -> str | None:
     value = message.header(name)
@@ -281,7 +287,7 @@ class DialogGrouper:
             if dialog is None:
                 closing = self._closing.get(call_id)
                 dialog = closing[1] if closing is not None else None
-            if dialog is not None and dialog.call.invite_time == when:
+            if dialog is not None and dialog.invite_time == when:
                 return when
             heapq.heappop(starts)
         return None
@@ -395,7 +401,7 @@ class DialogGrouper:
     def flush(self) -> list[TraceCall]:
         """Hand out every dialog still open (end of trace), oldest first."""
         dialogs = [d for _, d in self._closing.values()] + list(self._open.values())
-        dialogs.sort(key=lambda d: d.call.invite_time)
+        dialogs.sort(key=lambda d: d.invite_time)
         self._closing.clear()
         self._open.clear()
         return [d.result() for d in dialogs]
@@ -416,38 +422,20 @@ class DialogGrouper:
         src, sport = meta.src or None, meta.sport or None
         if src is None:
             src, sport = _via_sent_by(message.header("via"))
-        call = TraceCall(
-            call_id=call_id,
-            from_user=sender.user,
-            from_display=sender.display,
-            pai=_first_user(message, "p-asserted-identity"),
-            diversion=message.header("diversion"),
-            request_user=uri_user(message.request_uri),
-            to_user=to.user,
-            src_ip=src,
-            src_port=sport,
-            dst_ip=meta.dst,
-            dst_port=meta.dport,
-            transport=meta.transport,
-            user_agent=message.header("user-agent"),
-            invite_time=meta.ts,
-            ringing_time=None,
-            final_status=None,
-            final_time=None,
-            answer_time=None,
-            end_time=None,
-            end_method=None,
-            ended_by=None,
-            where=f"{self._source}{self._separator}{meta.frame}",
+        facts: _Facts = (
+            call_id, sender.user, sender.display, _first_user(message, "p-asserted-identity"),
+            message.header("diversion"), uri_user(message.request_uri), to.user, src, sport,
+            meta.dst, meta.dport, meta.transport, message.header("user-agent"), meta.ts,
         )
-        dialog = _Dialog(call, cseq[0], sender.tag)
+        where = f"{self._source}{self._separator}{meta.frame}"
+        dialog = _Dialog(facts, meta.ts, src, sport, where, cseq[0], sender.tag)
         self._open[call_id] = dialog
         starts = self._starts
         heapq.heappush(starts, (meta.ts, call_id))
         if len(starts) > 2 * self.open_dialogs + 1024:
             # Entries of handed-out dialogs behind a long-open one: rebuild (bounded ~2x).
-            self._starts = [(d.call.invite_time, k) for k, d in self._open.items()]
-            self._starts += [(d.call.invite_time, k) for k, (_, d) in self._closing.items()]
+            self._starts = [(d.invite_time, k) for k, d in self._open.items()]
+            self._starts += [(d.invite_time, k) for k, (_, d) in self._closing.items()]
             heapq.heapify(self._starts)
         return dialog
 
@@ -458,9 +446,8 @@ class DialogGrouper:
         tag = parse_name_addr(message.header("from") or "").tag
         if dialog.from_tag is not None and tag is not None:
             return EndedBy.CALLER if tag == dialog.from_tag else EndedBy.CALLEE
-        c = dialog.call
-        if meta.src is not None and c.src_ip is not None:
-            same = meta.src == c.src_ip and meta.sport == c.src_port
+        if meta.src is not None and dialog.src_ip is not None:
+            same = meta.src == dialog.src_ip and meta.sport == dialog.src_port
             return EndedBy.CALLER if same else EndedBy.CALLEE
         return EndedBy.CALLER
 

@@ -16,29 +16,28 @@ once, refused with the rule's cause (it would never have rung), so only calls th
 policy lets through carry the trace's ring time, answer and cancel. Pass
 ``trace_outcomes=True`` to feed every call's traced outcome instead.
 
-The store's API is async but :class:`MemoryStore` never suspends; its coroutines are
-driven directly (:func:`run_now`), so the evaluation is a plain synchronous loop that
-the reports consume as a generator, with no event loop (awaiting a coroutine that
-never suspends costs no more than this either; the loop would only add plumbing).
+The store's API is async but :class:`MemoryStore` never suspends, and its batches are run
+as plain calls (:meth:`~fs_plugin.counters.memory.MemoryStore.execute_now`), so the
+evaluation is a synchronous loop that the reports consume as a generator, with no event
+loop (one would only add plumbing, and a coroutine per batch).
 """
 
 from __future__ import annotations
 
 import heapq
 import ipaddress
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from fs_plugin.clock import ManualClock
 from fs_plugin.counters.memory import MemoryStore
 from fs_plugin.errors import StorageError
 from fs_plugin.policy.snapshot import PolicySnapshot
 from fs_plugin.replay.dialogs import EndedBy, TraceCall
-from fs_plugin.screening.counting import plan_counters
-from fs_plugin.screening.engine import decide
+from fs_plugin.screening.engine import Screening
 from fs_plugin.screening.model import Decision, Mode, Outcome, Verdict
-from fs_plugin.screening.outcomes import outcome_followup, outcome_ops
+from fs_plugin.screening.outcomes import outcome_steps
 from fs_plugin.screening.readings import CounterReadings
 
 __all__ = [
@@ -49,10 +48,7 @@ __all__ = [
     "Evaluator",
     "TrunkMap",
     "outcome_of",
-    "run_now",
 ]
-
-_T = TypeVar("_T")
 
 #: Events waiting for the watermark. A trace's events wait only while an earlier call
 #: is still open (a long answered call holds the watermark back); two million events
@@ -72,17 +68,6 @@ OFFLINE_MAX_KEYS = 5_000_000
 _TRUNK_CACHE_MAX = 65_536
 
 _NEVER: float = float("-inf")
-
-
-def run_now(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a coroutine that never suspends (the memory store's) to its result."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        value: _T = done.value
-        return value
-    coro.close()
-    raise RuntimeError("the counter store suspended: only memory:// runs offline")
 
 
 class TrunkMap:
@@ -329,16 +314,18 @@ class Evaluator:
     def _decide(self, call: TraceCall, now: float) -> CallRecord:
         snapshot = self.snapshot
         facts = call.to_facts(trunk_hint=self.trunks.hint_for(call.src_ip))
-        plan = plan_counters(facts, snapshot, now=now)
-        readings = CounterReadings(plan, (), None)
+        screening = Screening(facts, snapshot, now=now)
+        plan = screening.plan
         if plan.ops:
             try:
-                readings = CounterReadings(plan, run_now(self._store.execute(plan.ops)), None)
+                readings = CounterReadings(plan, self._store.execute_now(plan.ops), None)
             except StorageError as exc:
                 # The store is full: decide as the switch would without counters.
                 self.stats.store_errors += 1
                 readings = CounterReadings(plan, None, str(exc))
-        decision = decide(facts, snapshot, readings, now=now)
+        else:
+            readings = CounterReadings(plan, (), None)
+        decision = screening.decide(readings)
         self.stats.calls += 1
         outcome = outcome_of(call, decision.trunk, None if self.trace_outcomes else decision)
         end = outcome.end_timestamp_us / 1e6
@@ -359,14 +346,14 @@ class Evaluator:
     def _outcome(self, outcome: Outcome, now: float) -> None:
         snapshot = self.snapshot
         self.stats.outcomes += 1
-        ops = outcome_ops(outcome, snapshot, now=now)
-        if not ops:
+        steps = outcome_steps(outcome, snapshot)
+        if not steps.ops:
             return
         try:
-            results = run_now(self._store.execute(ops))
-            more = outcome_followup(outcome, snapshot, results)
+            results = self._store.execute_now(steps.ops)
+            more = steps.followup(snapshot, results)
             if more:
                 self.stats.flags += len(more)
-                run_now(self._store.execute(more))
+                self._store.execute_now(more)
         except StorageError:
             self.stats.store_errors += 1

@@ -225,6 +225,7 @@ class TraceResult:
             return
         decoder = FrameDecoder(linktype, self._skip, sip_ports=self._sip_ports)
         feed = decoder.feed
+        feed_udp4 = decoder.feed_udp4
         handle = self._handle_fast
         stats = self.stats
         frame = 0
@@ -239,7 +240,9 @@ class TraceResult:
                 break
             frame += 1
             # Nanosecond pcaps give Decimal timestamps; the dialogs do float arithmetic.
-            for payload in feed(float(ts), buf, frame):
+            when = float(ts)
+            single = feed_udp4(when, buf, frame)
+            for payload in (single,) if single is not None else feed(when, buf, frame):
                 done = handle(payload)
                 if done:
                     stats.calls += len(done)

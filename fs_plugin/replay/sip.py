@@ -331,26 +331,50 @@ def sketch_message(data: bytes) -> SipSketch:
                 call_id = value.strip().decode("utf-8", "replace") or None
         elif kind == 1:
             if cseq < 0:
-                number, _, method = value.strip().partition(b" ")
-                if number.isdigit():
-                    cseq = int(number)
-                    cseq_method = method.strip().decode("ascii", "replace").upper()
+                cseq, cseq_method = _cseq_value(value)
         elif not length_seen:
             length_seen = True
-            text = value.strip()
-            if not text.isdigit():
-                raise SipParseError(
-                    ParseFailure.BAD_CONTENT_LENGTH, text[:40].decode("utf-8", "replace")
-                )
-            rewritten = data[head_end : head_end + 2] == b"\n\n"
-            if int(text) > len(data) - body_start and not rewritten:
+            length = _LENGTH_VALUES.get(value)
+            if length is None:
+                text = value.strip()
+                if not text.isdigit():
+                    raise SipParseError(
+                        ParseFailure.BAD_CONTENT_LENGTH, text[:40].decode("utf-8", "replace")
+                    )
+                length = int(text)
+                if len(_LENGTH_VALUES) < _VALUE_CACHE_SIZE:
+                    _LENGTH_VALUES[value] = length
+            if length > len(data) - body_start and data[head_end : head_end + 2] != b"\n\n":
+                # (A head with bare-LF line ends was rewritten: see parse_message.)
                 raise SipParseError(
                     ParseFailure.TRUNCATED_BODY,
-                    f"Content-Length {int(text)}, {len(data) - body_start} bytes",
+                    f"Content-Length {length}, {len(data) - body_start} bytes",
                 )
     if code is not None:
         return SipSketch("", int(code), call_id, cseq, cseq_method)
     return SipSketch(token.decode("ascii").upper(), 0, call_id, cseq, cseq_method)
+
+
+#: Raw CSeq and Content-Length values seen before, parsed: a trunk sends a handful
+#: ('1 INVITE', '2 BYE', '0', the sizes of its SDP), so parsing them once per value
+#: saves most of the work; the bound keeps random values from growing the caches.
+_CSEQ_VALUES: dict[bytes, tuple[int, str]] = {}
+_LENGTH_VALUES: dict[bytes, int] = {}
+_VALUE_CACHE_SIZE = 4096
+
+
+def _cseq_value(value: bytes) -> tuple[int, str]:
+    """``(number, METHOD)`` of a raw CSeq value; ``(-1, "")`` when the number is unreadable."""
+    parsed = _CSEQ_VALUES.get(value)
+    if parsed is None:
+        number, _, method = value.strip().partition(b" ")
+        if number.isdigit():
+            parsed = (int(number), method.strip().decode("ascii", "replace").upper())
+        else:
+            parsed = (-1, "")
+        if len(_CSEQ_VALUES) < _VALUE_CACHE_SIZE:
+            _CSEQ_VALUES[value] = parsed
+    return parsed
 
 
 class StreamFramer:
@@ -457,6 +481,14 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
+# The shape nearly every From/To/P-Asserted-Identity has: an optional quoted display name
+# without escapes, <sip:user@host> with neither spaces nor anything to unquote, and no
+# header parameters or a tag first. For it, the general walk below comes to these groups.
+_PLAIN_NAME_ADDR = re.compile(
+    r'(?:"([^"\\]*)"[ \t]*)?<(sips?:([^@:<>"\\\s]*)@[^@<>"\\\s]*)>(?:;tag=([^;,\s]*)(?:;.*)?)?'
+)
+
+
 def parse_name_addr(value: str) -> NameAddr:
     """Split ``"Name" <sip:user@host>;tag=x`` (or a bare ``sip:user@host;tag=x``).
 
@@ -464,6 +496,15 @@ def parse_name_addr(value: str) -> NameAddr:
     quotes may itself hold ``<``, ``,`` or ``\\"``.
     """
     text = value.strip()
+    plain = _PLAIN_NAME_ADDR.fullmatch(text)
+    if plain is not None:
+        display, uri, user, tag = plain.groups()
+        return NameAddr(display=display or "", uri=uri, user=user, tag=tag)
+    return _parse_name_addr(text)
+
+
+def _parse_name_addr(text: str) -> NameAddr:
+    """:func:`parse_name_addr` of a stripped value of any shape."""
     display = ""
     rest = text
     if text.startswith('"'):

@@ -30,6 +30,9 @@ What the plan does (each rule's keys are documented where they are built, below)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from fs_plugin.counters.ops import Acquire, Distinct, GetFlag, Hit, Op
 from fs_plugin.policy.catalogue import (
     PATTERN_BOMBING,
@@ -62,6 +65,8 @@ __all__ = ["NO_LIMIT", "CounterPlan", "CounterReadings", "plan_counters", "plan_
 #: count (the call goes on) with this, and compares the count itself.
 NO_LIMIT = 1_000_000_000
 
+_NO_CAPS = CapLimits()
+
 
 # -- planning ------------------------------------------------------------------------
 
@@ -83,11 +88,10 @@ class _Builder:
 
 def _cap_windows(
     b: _Builder,
-    ctx: CallContext,
     rule: RuleSettings,
     region_rule: RuleSettings,
     base: tuple[tuple[float, int], ...],
-    strict: dict[float, tuple[int, str, str]],
+    strict: Mapping[float, tuple[int, str, str]],
     key: str,
     subject: str,
     tag: str | None,
@@ -95,12 +99,14 @@ def _cap_windows(
 ) -> None:
     """One Hit per window capped by the contract (``base``) or a key region (``strict``)."""
     limits = dict(base) if rule.mode is not Mode.OFF else {}
-    windows = sorted(set(limits) | set(strict))
+    windows = sorted(set(limits) | set(strict)) if strict else sorted(limits)
+    rule_blocks = _blocking(rule)
+    region_blocks = _blocking(region_rule)
     for window in windows:
         limit = limits.get(window)
         region = strict.get(window)
-        hard = [lim for lim, on in ((limit, _blocking(rule)),
-                                    (region[0] if region else None, _blocking(region_rule)))
+        hard = [lim for lim, on in ((limit, rule_blocks),
+                                    (region[0] if region else None, region_blocks))
                 if lim is not None and on]
         op_limit = min(hard) if hard else None
         index = b.add(Hit(f"{key}:{int(window)}", window, op_limit, peek=peek, tag=tag))
@@ -114,20 +120,38 @@ def _cap_windows(
             b.rules.add(REGION_STRICT)
 
 
+def _capped(
+    rule: RuleSettings,
+    base: tuple[tuple[float, int], ...],
+    strict: Mapping[float, tuple[int, str, str]],
+) -> bool:
+    """Whether :func:`_cap_windows` has a window to count (before naming its keys)."""
+    return bool((base and rule.mode is not Mode.OFF) or strict)
+
+
+_NO_WINDOWS: Mapping[float, tuple[int, str, str]] = MappingProxyType({})
+_NO_STRICT: tuple[
+    Mapping[str, Mapping[float, tuple[int, str, str]]], Mapping[str, tuple[int, str, str]]
+] = (MappingProxyType({"caller": _NO_WINDOWS, "callee": _NO_WINDOWS, "pair": _NO_WINDOWS}),
+     MappingProxyType({}))
+
+
 def _strictest(
     ctx: CallContext, base: CapLimits
-) -> tuple[dict[str, dict[float, tuple[int, str, str]]], dict[str, tuple[int, str, str]]]:
+) -> tuple[
+    Mapping[str, Mapping[float, tuple[int, str, str]]], Mapping[str, tuple[int, str, str]]
+]:
     """Per cap, the strictest key-region limit for this call: (limit, region id, why)."""
-    windows: dict[str, dict[float, tuple[int, str, str]]] = {
-        "caller": {}, "callee": {}, "pair": {},
-    }
-    single: dict[str, tuple[int, str, str]] = {}
     if ctx.snapshot.rules[REGION_STRICT].mode is Mode.OFF:
-        return windows, single
+        return _NO_STRICT
+    windows: dict[str, dict[float, tuple[int, str, str]]] | None = None
+    single: dict[str, tuple[int, str, str]] = {}
     for region in ctx.snapshot.key_regions:
         why = region.covers(ctx.caller, ctx.callee)
         if why is None:
             continue
+        if windows is None:
+            windows = {"caller": {}, "callee": {}, "pair": {}}
         limits = region_limits(region, base)
         for name in windows:
             for window, limit in getattr(limits, name):
@@ -138,6 +162,8 @@ def _strictest(
             limit = getattr(limits, name)
             if limit is not None and (name not in single or limit < single[name][0]):
                 single[name] = (limit, region.id, why)
+    if windows is None:
+        return _NO_STRICT  # no key region covers this call
     return windows, single
 
 
@@ -146,27 +172,32 @@ def _plan_caps(b: _Builder, ctx: CallContext, peek: bool) -> None:
     rules = snapshot.rules
     trunk = ctx.trunk
     contract = snapshot.contract_of(trunk)
-    base = contract.caps if contract is not None else CapLimits()
+    base = contract.caps if contract is not None else _NO_CAPS
     strict_windows, strict_single = _strictest(ctx, base)
     region_rule = rules[REGION_STRICT]
     caller = ctx.caller.key
     callee = ctx.callee.key
+    # Keys and subjects are named only for the caps that count something.
     # rate.caller — key per caller ID and window; the caller's windows share a tag so one
     # script (one slot) counts the call in all of them.
-    if caller is not None:
-        _cap_windows(b, ctx, rules[RATE_CALLER], region_rule, base.caller,
-                     strict_windows["caller"], f"rate.caller:{caller}", f"caller {caller}",
-                     f"caller:{caller}", peek)
+    rule = rules[RATE_CALLER]
+    strict = strict_windows["caller"]
+    if caller is not None and _capped(rule, base.caller, strict):
+        _cap_windows(b, rule, region_rule, base.caller, strict, f"rate.caller:{caller}",
+                     f"caller {caller}", f"caller:{caller}", peek)
     # rate.callee — per callee per customer (the trunk when it has no customer).
-    if callee is not None and trunk is not None:
+    rule = rules[RATE_CALLEE]
+    strict = strict_windows["callee"]
+    if callee is not None and trunk is not None and _capped(rule, base.callee, strict):
         owner = trunk.customer or f"trunk.{trunk.id}"
-        _cap_windows(b, ctx, rules[RATE_CALLEE], region_rule, base.callee,
-                     strict_windows["callee"], f"rate.callee:{owner}:{callee}",
-                     f"callee {callee} (customer {owner})", None, peek)
+        _cap_windows(b, rule, region_rule, base.callee, strict,
+                     f"rate.callee:{owner}:{callee}", f"callee {callee} (customer {owner})",
+                     None, peek)
     # rate.pair — per caller → callee pair.
-    if caller is not None and callee is not None:
-        _cap_windows(b, ctx, rules[RATE_PAIR], region_rule, base.pair,
-                     strict_windows["pair"], f"rate.pair:{caller}:{callee}",
+    rule = rules[RATE_PAIR]
+    strict = strict_windows["pair"]
+    if caller is not None and callee is not None and _capped(rule, base.pair, strict):
+        _cap_windows(b, rule, region_rule, base.pair, strict, f"rate.pair:{caller}:{callee}",
                      f"caller {caller} → callee {callee}", None, peek)
     if trunk is None:
         return
@@ -175,7 +206,7 @@ def _plan_caps(b: _Builder, ctx: CallContext, peek: bool) -> None:
     cps = base.trunk_cps if cps_rule.mode is not Mode.OFF else None
     region_cps = strict_single.get("trunk_cps")
     if cps is not None or region_cps is not None:
-        _cap_windows(b, ctx, cps_rule, region_rule, ((1.0, cps),) if cps is not None else (),
+        _cap_windows(b, cps_rule, region_rule, ((1.0, cps),) if cps is not None else (),
                      {1.0: region_cps} if region_cps is not None else {},
                      f"rate.trunk_cps:{trunk.id}", f"trunk {trunk.id}", None, peek)
     # rate.concurrency — a lease per call UUID on the trunk, released by outcome_ops.

@@ -19,6 +19,7 @@ with the pure rules' verdict.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from fs_plugin.causes import sip_status_for
 from fs_plugin.policy.catalogue import (
@@ -35,7 +36,7 @@ from fs_plugin.screening.model import CallFacts, Decision, Mode, RuleResult, Ver
 from fs_plugin.screening.readings import CounterPlan, CounterReadings
 from fs_plugin.screening.rules import CHECKS, CallContext, label
 
-__all__ = ["decide", "explain", "fallback_decision", "pure_block"]
+__all__ = ["Screening", "decide", "explain", "fallback_decision", "pure_block"]
 
 #: What a WARN shows the callee when neither the rule nor the policy gives a label:
 #: every warning must carry one (the flash SMS and the caller-name label are built
@@ -46,6 +47,36 @@ _PURE_CHECKS = tuple((rule_id, check) for rule_id, check in CHECKS
                      if rule_id not in COUNTER_RULES)
 
 _NO_STORE = "no counter store configured"
+
+
+class _Table:
+    """The checks a policy runs, in order, with their settings; rules that are off are
+    left out. It depends only on the snapshot's ``rules``, and is built once for them."""
+
+    __slots__ = ("pure", "rules", "trail")
+
+    def __init__(self, rules: Mapping[str, RuleSettings]) -> None:
+        self.rules = rules
+        self.pure = tuple((rule_id, check, rules[rule_id]) for rule_id, check in _PURE_CHECKS
+                          if rules[rule_id].mode is not Mode.OFF)
+        self.trail = tuple((rule_id, check, rules[rule_id], rule_id in COUNTER_RULES)
+                           for rule_id, check in CHECKS if rules[rule_id].mode is not Mode.OFF)
+
+
+#: Tables by ``id(snapshot.rules)``, each holding its (small) rules mapping: a reload
+#: or a ledger overlay brings new rules, and a few of them may be in use at once.
+_TABLES: dict[int, _Table] = {}
+_MAX_TABLES = 8
+
+
+def _table(snapshot: PolicySnapshot) -> _Table:
+    rules = snapshot.rules
+    table = _TABLES.get(id(rules))
+    if table is None or table.rules is not rules:
+        if len(_TABLES) >= _MAX_TABLES:
+            del _TABLES[next(iter(_TABLES))]
+        table = _TABLES[id(rules)] = _Table(rules)
+    return table
 
 
 def pure_block(ctx: CallContext) -> bool:
@@ -102,7 +133,61 @@ def decide(
     """
     if now is None:
         now = facts.timestamp_us / 1e6 if facts.timestamp_us > 0 else time.time()
-    ctx = CallContext(facts, snapshot, now)
+    return _decide(CallContext(facts, snapshot, now), counts, None, _UNSET)
+
+
+class Screening:
+    """``plan_counters`` then ``decide`` for one call, sharing one :class:`CallContext`.
+
+    The two-step protocol run by one caller that holds on to the call between the
+    steps (the offline replay): the numbers are classified and the trunk matched once,
+    and each pure rule runs once — its result tells the plan whether the call is
+    refused anyway and is reused in the trail. The plan and the decision are those of
+    ``plan_counters(facts, snapshot, now=now)`` and ``decide(facts, snapshot, counts,
+    now=now)``: the checks are pure, so running them once or twice gives the same.
+    """
+
+    __slots__ = ("_ctx", "_labelled", "_pure", "plan")
+
+    def __init__(self, facts: CallFacts, snapshot: PolicySnapshot, *, now: float) -> None:
+        ctx = CallContext(facts, snapshot, now)
+        pure: dict[str, RuleResult] = {}
+        refused = False
+        for rule_id, check, settings in _table(snapshot).pure:
+            result = pure[rule_id] = check(ctx, settings)
+            if (settings.mode is Mode.ENFORCE and result.fired
+                    and result.verdict is Verdict.BLOCK):
+                refused = True
+        labelled = label.check_labels(ctx)
+        if labelled is not None and labelled.enforced and labelled.verdict is Verdict.BLOCK:
+            refused = True
+        self._ctx = ctx
+        self._pure = pure
+        self._labelled = labelled
+        #: The counter ops this call needs (``plan_counters``).
+        self.plan: CounterPlan = plan_for(ctx, peek=refused)
+
+    def decide(self, counts: CounterReadings | None) -> Decision:
+        """``decide`` with the store's readings for :attr:`plan` (None: no store)."""
+        return _decide(self._ctx, counts, self._pure, self._labelled)
+
+
+class _Unset:
+    """The label check has not run yet (``None`` is its "no label" answer)."""
+
+
+_UNSET = _Unset()
+
+
+def _decide(
+    ctx: CallContext,
+    counts: CounterReadings | None,
+    pure: dict[str, RuleResult] | None,
+    labelled: RuleResult | _Unset | None,
+) -> Decision:
+    """The engine proper; ``pure`` and ``labelled`` are results already computed for
+    ``ctx`` (:class:`Screening`), else the checks run here."""
+    snapshot = ctx.snapshot
     problem: str | None
     plan: CounterPlan
     if counts is None:
@@ -117,19 +202,20 @@ def decide(
     ctx.counts_problem = problem
     rules = snapshot.rules
     trail: list[RuleResult] = []
-    for rule_id, check in CHECKS:
-        settings = rules[rule_id]
-        if settings.mode is Mode.OFF:
-            continue
-        if rule_id in COUNTER_RULES:
+    for rule_id, check, settings, counter_rule in _table(snapshot).trail:
+        if counter_rule:
             if rule_id not in plan.rules:
                 trail.append(settings.idle)
                 continue
             if problem is not None:
                 trail.append(_not_evaluated(settings, problem))
                 continue
+        elif pure is not None:
+            trail.append(pure[rule_id])
+            continue
         trail.append(check(ctx, settings))
-    labelled = label.check_labels(ctx)
+    if isinstance(labelled, _Unset):
+        labelled = label.check_labels(ctx)
     if labelled is not None:
         trail.append(labelled)
     if problem is not None:

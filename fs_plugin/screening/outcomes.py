@@ -53,7 +53,7 @@ from fs_plugin.screening.model import Mode, Outcome
 from fs_plugin.screening.readings import bombing_keys, concurrency_key, wangiri_keys
 from fs_plugin.screening.rules.base import dialled, number_of
 
-__all__ = ["MAX_RELEASES", "outcome_followup", "outcome_ops"]
+__all__ = ["MAX_RELEASES", "OutcomeSteps", "outcome_followup", "outcome_ops", "outcome_steps"]
 
 #: Releases sent for a hangup whose trunk is unknown: a policy with more leased trunks
 #: than this leaves the rest to expire (``max_call_s``) rather than make every hangup a
@@ -62,15 +62,30 @@ MAX_RELEASES = 32
 
 
 @dataclass(frozen=True, slots=True)
-class _Layout:
+class OutcomeSteps:
+    """Both steps for one hangup: the first step's ``ops``, and :meth:`followup` for
+    their results (what ``outcome_ops`` and ``outcome_followup`` compute, laid out once
+    for a caller that runs both against the same snapshot)."""
+
     ops: tuple[Op, ...]
     #: Indices of the wangiri Hit and Distinct, and the caller key.
     wangiri: tuple[int, int, str] | None
     #: Indices of the bombing pair Get, calls Get, callers Distinct; callee and caller keys.
     bombing: tuple[int, int, int, str, str] | None
 
+    def followup(
+        self, snapshot: PolicySnapshot, results: tuple[Result, ...]
+    ) -> tuple[Op, ...]:
+        """``outcome_followup`` for the results of :attr:`ops` (same ``snapshot``)."""
+        return _followup(self, snapshot, results)
 
-def _layout(outcome: Outcome, snapshot: PolicySnapshot) -> _Layout:
+
+def outcome_steps(outcome: Outcome, snapshot: PolicySnapshot) -> OutcomeSteps:
+    """The layout of both steps for one hangup (see the module docstring)."""
+    return _layout(outcome, snapshot)
+
+
+def _layout(outcome: Outcome, snapshot: PolicySnapshot) -> OutcomeSteps:
     ops: list[Op] = []
     trunk = snapshot.trunks.get(outcome.trunk_hint or "")
     if outcome.uuid:
@@ -112,7 +127,7 @@ def _layout(outcome: Outcome, snapshot: PolicySnapshot) -> _Layout:
         ops.append(Get(keys["callee"], tag=tag))
         ops.append(Distinct(keys["callers"], None, float(bcfg.window_s), tag=tag))
         bombing = (len(ops) - 3, len(ops) - 2, len(ops) - 1, callee, caller)
-    return _Layout(tuple(ops), wangiri, bombing)
+    return OutcomeSteps(tuple(ops), wangiri, bombing)
 
 
 def outcome_ops(outcome: Outcome, snapshot: PolicySnapshot, *, now: float) -> tuple[Op, ...]:
@@ -128,7 +143,12 @@ def outcome_followup(
     outcome: Outcome, snapshot: PolicySnapshot, results: tuple[Result, ...]
 ) -> tuple[Op, ...]:
     """The second step: ``Flag`` ops for thresholds the first step's ``results`` cross."""
-    layout = _layout(outcome, snapshot)
+    return _followup(_layout(outcome, snapshot), snapshot, results)
+
+
+def _followup(
+    layout: OutcomeSteps, snapshot: PolicySnapshot, results: tuple[Result, ...]
+) -> tuple[Op, ...]:
     if len(results) != len(layout.ops):
         return ()
     flags: list[Op] = []

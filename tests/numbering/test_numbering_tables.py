@@ -1,0 +1,119 @@
+"""The fast paths of classify() give exactly what the general ones give.
+
+``_Tables`` answers phonenumbers' questions about +86 numbers from precomputed patterns
+and memoised prefix lookups; ``_Reference`` asks phonenumbers' public API. Bare digit
+strings skip the text normalisation. Each is compared here with its general path,
+over every prefix that decides a class and over many generated numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phonenumbers.geodata import GEOCODE_DATA
+
+from fs_plugin.numbering import AREA_CODES, _uri, classify, user_part
+from fs_plugin.numbering import _classify as classify_module
+from fs_plugin.numbering._classify import (
+    _REFERENCE,
+    _probe_area_codes,
+    _Tables,
+    classify_reference,
+    classify_uncached,
+)
+
+
+def _corpus(count: int, seed: int) -> list[str]:
+    """Numbers in every form a trunk presents, valid and not, in every class."""
+    rng = random.Random(seed)
+    codes = sorted(AREA_CODES)
+    out: list[str] = []
+    for _ in range(count):
+        shape = rng.randrange(12)
+        if shape == 0:
+            out.append(f"1{rng.randrange(10**10):010d}")
+        elif shape == 1:
+            out.append(f"0{rng.choice(codes)}{rng.randrange(10**rng.randint(5, 9))}")
+        elif shape == 2:
+            out.append(f"0{rng.randrange(10**rng.randint(6, 12))}")
+        elif shape == 3:
+            out.append(f"+86{rng.randrange(10**rng.randint(4, 12))}")
+        elif shape == 4:
+            out.append(f"0086{rng.choice(codes)}{rng.randrange(10**rng.randint(6, 8))}")
+        elif shape == 5:
+            out.append(f"86{rng.randrange(10**rng.randint(6, 12))}")
+        elif shape == 6:
+            prefix = rng.choice(("95", "96", "400", "800", "106", "10", "12", "11"))
+            out.append(f"{prefix}{rng.randrange(10**rng.randint(1, 12))}")
+        elif shape == 7:
+            out.append(str(rng.randrange(10**rng.randint(1, 14))))
+        elif shape == 8:
+            out.append(f"+{rng.randrange(1, 999)}{rng.randrange(10**rng.randint(4, 12))}")
+        elif shape == 9:
+            out.append(f"sip:+861{rng.randrange(10**10):010d}@10.0.0.1;user=phone")
+        elif shape == 10:
+            out.append(f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}")
+        else:
+            out.append(f"{rng.choice(codes)}{rng.randrange(10**rng.randint(6, 8))}")
+    return out
+
+
+def test_the_tables_are_in_use() -> None:
+    # A phonenumbers release that moved its data would fall back silently: say so here.
+    assert isinstance(classify_module._ORACLE, _Tables)
+
+
+def test_area_codes_are_the_same_from_the_public_api() -> None:
+    assert _probe_area_codes(_REFERENCE) == AREA_CODES
+
+
+def test_every_mobile_segment_and_area_code() -> None:
+    # Every 4-digit mobile prefix (validity and operator are decided there and above),
+    # every area code with 7- and 8-digit subscriber numbers, in every prefix form.
+    rng = random.Random(1)
+    numbers = [f"1{p:03d}{rng.randrange(10**7):07d}" for p in range(1000)]
+    for code in sorted(AREA_CODES):
+        for length in (6, 7, 8, 9):
+            numbers.append(f"0{code}{rng.randrange(2 * 10**(length - 1), 10**length)}")
+            numbers.append(f"0{code}{rng.randrange(10**length):0{length}d}")
+    numbers += [f"+86{n[1:]}" if n[0] == "0" else f"+86{n}" for n in numbers]
+    for raw in numbers:
+        assert classify_uncached(raw) == classify_reference(raw), raw
+
+
+def test_many_generated_numbers() -> None:
+    for raw in _corpus(20_000, seed=7):
+        assert classify_uncached(raw) == classify_reference(raw), raw
+
+
+@settings(max_examples=400)
+@given(st.from_regex(r"\A(\+|00|86|0)?[0-9]{1,16}\Z"))
+def test_generated_digit_strings(raw: str) -> None:
+    assert classify_uncached(raw) == classify_reference(raw)
+
+
+def test_memoised_attribution_and_operator_by_prefix() -> None:
+    # A fresh memo, filled in an order of its own, over many keys of the geocoder table:
+    # each answer is the public API's for that number.
+    tables = _Tables(_REFERENCE)
+    keys = sorted(k for k in GEOCODE_DATA if k.startswith("86"))
+    rng = random.Random(3)
+    for key in rng.sample(keys, 3000):
+        nsn = key[2:] + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 4)))
+        if not nsn or nsn[0] == "0":
+            continue
+        assert tables.region(nsn) == _REFERENCE.region(nsn), nsn
+        assert tables.operator(nsn) == _REFERENCE.operator(nsn), nsn
+        assert tables.number_type(nsn) == _REFERENCE.number_type(nsn), nsn
+
+
+@settings(max_examples=200)
+@given(st.from_regex(r"\A\+?[0-9]{1,20}\Z"))
+def test_bare_digits_skip_only_work_that_changes_nothing(raw: str) -> None:
+    # The general path for the same digits (a blank makes them take it).
+    general = classify(raw + " ")
+    assert classify(raw) == dataclasses.replace(general, raw=raw)
+    assert user_part(raw) == _uri._user_part(raw)
