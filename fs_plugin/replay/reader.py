@@ -215,11 +215,14 @@ class TraceResult:
     def _run_capture(self) -> Iterator[TraceCall]:
         packets: Iterator[tuple[Any, bytes]]
         try:
+            # dpkt's readers frame the records (and know the nanosecond and byte-order
+            # variants); decoding the frames inside is ours (packets.py).
+            reader: dpkt.pcap.Reader | dpkt.pcapng.Reader
             if self.format is TraceFormat.PCAP:
-                linktype, packets = _pcap_records(self._file)
+                reader = dpkt.pcap.Reader(_BoundedReads(self._file))
             else:
                 reader = dpkt.pcapng.Reader(self._file)
-                linktype, packets = reader.datalink(), iter(reader)
+            linktype, packets = reader.datalink(), iter(reader)
         except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
             self._skip(SkipReason.TRUNCATED_FILE, 0, type(exc).__name__)
             return
@@ -289,60 +292,25 @@ class TraceResult:
             return []
 
 
-#: Bytes read from a pcap at a time: large reads, records cut out of memory.
-_PCAP_CHUNK = 1 << 20
-#: A record claiming more than this is a corrupt header, not a packet (no link carries
-#: frames near it; dpkt would read the whole rest of the file as one "packet").
+
+#: A pcap record claiming more than this is a corrupt header, not a packet (no link
+#: carries frames near it): dpkt would read the whole rest of the file as one packet.
 _MAX_RECORD = 1 << 26
 
 
-def _pcap_records(handle: IO[bytes]) -> tuple[int, Iterator[tuple[float, bytes]]]:
-    """(link type, records) of a classic pcap, read in large chunks.
+class _BoundedReads:
+    """The trace file as dpkt's pcap reader sees it: a read of more than
+    :data:`_MAX_RECORD` bytes (a corrupt record length) is refused with ``ValueError``,
+    which ends the reading as a truncated file, instead of pulling gigabytes in."""
 
-    Several times faster than ``dpkt.pcap.Reader`` (one header object and two small
-    reads per record there), for the same records: a record header cut short raises
-    ``struct.error`` (the truncated-file skip), a body cut short is returned as far as
-    it goes, as dpkt does.
-    """
-    head = handle.read(24)
-    if len(head) < 24:
-        raise struct.error("pcap file header cut short")
-    magic = head[:4]
-    if magic not in _PCAP_MAGICS:
-        raise ValueError("not a pcap file")
-    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    divisor = 1e9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e6
-    linktype = struct.unpack(order + "I", head[20:24])[0]
-    record = struct.Struct(order + "IIII")
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.name = getattr(handle, "name", "<trace>")
 
-    def records() -> Iterator[tuple[float, bytes]]:
-        unpack = record.unpack_from
-        read = handle.read
-        buf = b""
-        pos = 0
-        while True:
-            if len(buf) - pos < 16:
-                buf = buf[pos:] + read(_PCAP_CHUNK)
-                pos = 0
-                if len(buf) < 16:
-                    if buf:
-                        raise struct.error("pcap record header cut short")
-                    return
-            sec, frac, caplen, _ = unpack(buf, pos)
-            if caplen > _MAX_RECORD:
-                raise ValueError(f"pcap record of {caplen} bytes")
-            start = pos + 16
-            end = start + caplen
-            if end > len(buf):
-                buf = buf[pos:] + read(max(_PCAP_CHUNK, caplen + 16))
-                pos, start, end = 0, 16, 16 + caplen
-                if end > len(buf):
-                    yield sec + frac / divisor, buf[start:]
-                    return
-            yield sec + frac / divisor, buf[start:end]
-            pos = end
-
-    return linktype, records()
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > _MAX_RECORD:
+            raise ValueError(f"pcap record of {size} bytes")
+        return self._handle.read(size)
 
 
 def read_trace(

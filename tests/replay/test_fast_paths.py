@@ -36,7 +36,6 @@ from fs_plugin.policy.snapshot import PolicySnapshot
 from fs_plugin.replay.commands import replay_offline
 from fs_plugin.replay.evaluate import TrunkMap
 from fs_plugin.replay.packets import FrameDecoder
-from fs_plugin.replay.reader import _pcap_records
 from fs_plugin.replay.sip import parse_name_addr
 from fs_plugin.replay.synth import SynthCall, scripted_call, synth_calls, write_pcap
 from fs_plugin.screening.counting import plan_counters
@@ -63,7 +62,8 @@ def _frames(path: Path) -> Iterator[tuple[int, float, bytes]]:
             reader = dpkt.pcapng.Reader(handle)
             linktype, records = reader.datalink(), iter(reader)
         else:
-            linktype, records = _pcap_records(handle)
+            classic = dpkt.pcap.Reader(handle)
+            linktype, records = classic.datalink(), iter(classic)
         for ts, buf in records:
             yield linktype, float(ts), buf
 

@@ -367,6 +367,14 @@ def test_pcap_records_nanosecond_and_truncated(tmp_path: Path) -> None:
         offsets.append(pos)
         pos += 16 + struct.unpack_from("<IIII", data, pos)[2]
     middle = offsets[len(offsets) // 2]
+    # A record header claiming 1 GB: the reading stops there as a truncated file.
+    bogus = bytearray(data)
+    struct.pack_into("<I", bogus, middle + 8, 1 << 30)
+    huge = tmp_path / "huge.pcap"
+    huge.write_bytes(bytes(bogus))
+    with read_trace(huge) as result:
+        got = list(result)
+    assert 0 < len(got) < 40 and result.skip_counts.get("truncated_file") == 1
     for cut, reasons in ((middle + 8, {"truncated_file"}), (middle + 16 + 10, set())):
         short = tmp_path / f"cut{cut}.pcap"
         short.write_bytes(data[:cut])
