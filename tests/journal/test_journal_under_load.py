@@ -63,10 +63,11 @@ async def test_journal_outage_under_load_loses_and_delays_nothing(
         await service.stop()
         await switch.stop()
 
-    # Not delayed: every call got its verdict from the controller, as fast as before.
-    assert all(r.fallback is None for r in results)
-    slowest_during = max(r.decision_ms or 0 for r in during)
-    assert slowest_during < 100, slowest_during
+    # Not delayed: every call got its verdict from the controller within the decision
+    # deadline (a late one is a fallback). How fast is for bench/bench_journal.py to say;
+    # a wall-clock bound here would only measure how busy the test machine is.
+    assert all(r.fallback is None and r.verdict in ("pass", "block", "warn") for r in results)
+    assert service.outbound.stats["fallbacks"] == 0
     # Nothing lost, nothing doubled.
     uuids = [r.uuid for r in results]
     decisions = await db.fetchval(
