@@ -7,7 +7,6 @@ import csv
 import inspect
 import io
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,17 +220,13 @@ async def test_database_down_record_never_blocks_and_everything_is_spooled_then_
     try:
         assert journal.stats()["connected"] == 0
         assert not inspect.iscoroutinefunction(journal.record_decision)
-        started = time.perf_counter()
-        slowest = 0.0
+        # Never blocks: plain calls with the database down, no await between them (what
+        # each costs is bench/bench_journal.py's to say, not a wall-clock bound here).
         for i in range(10_000):
-            t0 = time.perf_counter()
             journal.record_decision(facts(i), decision(), decided_at=NOW + i, latency_ms=1)
-            slowest = max(slowest, time.perf_counter() - t0)
-        elapsed = time.perf_counter() - started
-        # 9,000 of these overflowed the queue straight into the spool file.
-        assert elapsed < 2.0, elapsed
-        assert slowest < 0.1, slowest  # a garbage-collector pause at worst
+        # 9,000 of these overflowed the queue straight into the spool file, synchronously.
         assert journal.stats()["queue_depth"] == 1_000
+        assert journal.stats()["spool_records"] == 9_000
         assert not await journal.flush()
         assert sorted(spool_uuids(journal.spool_path)) == [f"call-{i:06d}" for i in range(10_000)]
         assert journal.stats()["spool_records"] == 10_000
