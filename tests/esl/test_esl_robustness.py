@@ -131,13 +131,12 @@ def test_json_with_invalid_utf8_and_raw_high_bytes() -> None:
     assert event.headers["Caller-Caller-ID-Name"] == "张三 \ufffd"
 
 
-@settings(max_examples=300, deadline=200)
+@settings(max_examples=300)
 @given(st.binary(max_size=3000), st.sampled_from(esl.Role))
 def test_random_bytes_never_crash_or_hang(data: bytes, role: esl.Role) -> None:
     conn = esl.Connection(role, max_header_bytes=2048, max_frame_size=4096)
     if role is esl.Role.OUTBOUND:
         conn.send(esl.Connect())
-    started = time.perf_counter()
     try:
         conn.receive_data(data)
         conn.receive_data(b"")
@@ -148,10 +147,9 @@ def test_random_bytes_never_crash_or_hang(data: bytes, role: esl.Role) -> None:
             pytest.fail("no ConnectionClosed after EOF")
     except RemoteProtocolError:
         pass
-    assert time.perf_counter() - started < 0.2
 
 
-@settings(max_examples=200, deadline=200)
+@settings(max_examples=200)
 @given(st.binary(max_size=2000))
 def test_random_bytes_on_the_switch_side(data: bytes) -> None:
     parser = esl.SwitchConnection(max_command_bytes=1024, max_body_size=1024)

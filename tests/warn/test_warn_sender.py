@@ -442,16 +442,13 @@ async def test_a_slow_gateway_never_delays_submit(
         sender.submit(make_sms(clock, callee="13900000000"))
         await fake_gateway.wait_for(1)  # the gateway now holds a worker's request
         received = fake_gateway.received
-        started = time.perf_counter()
         results = [
             sender.submit(make_sms(clock, callee=f"1390000{n:04d}")) for n in range(1, 201)
         ]
-        elapsed = time.perf_counter() - started
         # submit never yields to the loop: nothing moved while it ran ...
         assert fake_gateway.received == received
-        # ... and it returned plain booleans, quickly, while the gateway stalled.
+        # ... and it returned plain booleans while the gateway stalled.
         assert all(r is True for r in results)
-        assert elapsed < 0.25
         assert sender.stats()["pending"] == 201
         fake_gateway.delay_s = 0.0
         assert await sender.flush(10.0)
