@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,3 +140,15 @@ def wait_cluster_ok(ports: list[int]) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"cluster node {port} never reached cluster_state:ok")
             time.sleep(0.05)  # waiting for the cluster bus, not for a window
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test alone, which it may pause, stop and start again.
+    A fixture for any test folder: its conftest imports it from here."""
+    server = RedisProcess(free_port(), tmp_path / "own-redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

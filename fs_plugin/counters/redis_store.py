@@ -357,15 +357,10 @@ class RedisStore(_RedisBase):
         self.coalesce_stats["batches"] += len(group)
         names = [name for item in group for name in item[0]]
         args = self._script_args([op for item in group for op in item[1]])
-        conn = self._conn
-        if conn is not None and conn.usable and not conn.overdue(self._timeout_s):
+        conn = self._ready()
+        if conn is not None:
             self._dispatch(conn, group, names, args, "EVALSHA")
             return
-        if conn is not None:
-            # Lost, or stuck past the deadline: every reply behind the stuck one is late
-            # too, so the whole pipe is dropped and the next script gets a new connection.
-            conn.close()
-            self._conn = None
         task = asyncio.get_running_loop().create_task(self._connect_and_send(group, names, args))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -379,13 +374,22 @@ class RedisStore(_RedisBase):
             return
         self._dispatch(conn, group, names, args, "EVALSHA")
 
-    async def _connection(self) -> RespConnection:
+    def _ready(self) -> RespConnection | None:
+        """The open connection if it can take a command now, else None. One lost, or
+        stuck past the deadline, is dropped: every reply behind the stuck one is late
+        too, so the next command gets a new connection."""
         conn = self._conn
         if conn is not None and conn.usable and not conn.overdue(self._timeout_s):
             return conn
         if conn is not None:
             conn.close()
             self._conn = None
+        return None
+
+    async def _connection(self) -> RespConnection:
+        conn = self._ready()
+        if conn is not None:
+            return conn
         if self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._open())
         # Shielded: one caller's deadline must not cancel a connect others wait for.

@@ -140,7 +140,11 @@ class RespConnection(asyncio.Protocol):
         return bool(self._waiting) and time.monotonic() - self._waiting[0][0] > limit_s
 
     def close(self) -> None:
-        self._fail(ConnectionError("redis connection closed"))
+        self._drop(ConnectionError("redis connection closed"))
+
+    def _drop(self, exc: Exception) -> None:
+        """Fail everything in flight with ``exc`` and cut the connection."""
+        self._fail(exc)
         if self._transport is not None:
             self._transport.abort()
 
@@ -157,16 +161,12 @@ class RespConnection(asyncio.Protocol):
             try:
                 reply = reader.gets()
             except hiredis.ProtocolError as exc:
-                self._fail(ConnectionError(f"redis protocol error: {exc}"))
-                if self._transport is not None:
-                    self._transport.abort()
+                self._drop(ConnectionError(f"redis protocol error: {exc}"))
                 return
             if reply is False:
                 return
             if not waiting:
-                self._fail(ConnectionError("redis sent a reply nobody asked for"))
-                if self._transport is not None:
-                    self._transport.abort()
+                self._drop(ConnectionError("redis sent a reply nobody asked for"))
                 return
             _, future = waiting.popleft()
             if future.done():

@@ -376,7 +376,7 @@ _VERBS: Final[dict[type, str]] = {
 
 def command_verb(command: Command) -> str:
     """The command word FreeSWITCH dispatches on (lower case), also for ``RawCommand``."""
-    if type(command) is RawCommand:
+    if isinstance(command, RawCommand):
         return command.line.split(" ", 1)[0].lower()
     verb = _VERBS.get(type(command))
     if verb is not None:
@@ -384,6 +384,4 @@ def command_verb(command: Command) -> str:
     for cls, word in _VERBS.items():  # a subclass of a command class
         if isinstance(command, cls):
             return word
-    if isinstance(command, RawCommand):
-        return command.line.split(" ", 1)[0].lower()
     raise LocalEslError(Reason.BAD_VALUE, f"not a command: {command!r:.60}")

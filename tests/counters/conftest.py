@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis_servers import (
@@ -25,6 +24,7 @@ from redis_servers import (
     answers,
     free_cluster_port,
     free_port,
+    own_redis,  # noqa: F401  (a fixture: registered by import)
     redis_binary,
     wait_cluster_ok,
 )
@@ -72,16 +72,6 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         for server in servers:
             server.stop()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port(), tmp_path / "own-redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

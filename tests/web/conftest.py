@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis_servers import own_redis  # noqa: F401  (a fixture: registered by import)
 from web_servers import (
     PG_EXTERNAL,
     SHARED_REDIS_DB,
@@ -47,17 +48,6 @@ def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     try:
         yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A redis-server of this test alone, which it may stop and start again."""
-    server = RedisProcess(free_port(), tmp_path / "redis")
-    server.start()
-    try:
-        yield server
     finally:
         server.stop()
 
