@@ -43,6 +43,7 @@ from fs_plugin.screening import (
     plan_counters,
 )
 from fs_plugin.screening.model import CallFacts, Decision, Outcome, Verdict
+from fs_plugin.tasks import cancel_and_wait
 from fs_plugin.transport.health import HealthSettings
 from fs_plugin.transport.inbound import InboundClient, InboundSettings
 from fs_plugin.transport.outbound import DecisionRecord, OutboundServer, OutboundSettings
@@ -309,20 +310,13 @@ class Service:
         if self.inbound is not None:
             await self.inbound.stop()
         await self.drain_outcomes(2.0)
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        await cancel_and_wait(self._worker)
         await self.counters.close()
         if self.sms is not None:
             await self.sms.close()
         if self._sms_gateway is not None:
             await self._sms_gateway.close()
-        for task in (self._ledger_clock, self._credit_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._ledger_clock, self._credit_task)
         if self._ledger_feed is not None:
             await self._ledger_feed.close()
         if self.ledger is not None:

@@ -58,6 +58,7 @@ from fs_plugin.replay.sip import (
     parse_name_addr,
     uri_user,
 )
+from fs_plugin.tasks import cancel_and_wait
 
 __all__ = ["SipCallRecord", "SipFront", "SipFrontSettings", "SipListener"]
 
@@ -475,9 +476,7 @@ class SipFront:
             else:
                 # The caller gave up while the controller was deciding. FreeSWITCH tears
                 # the channel down; the socket app ends with it.
-                screening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await screening
+                await cancel_and_wait(screening)
             if result is not None and not dialog.cancelled.is_set():
                 cause, disposition = await self._continue(dialog, result)
             else:

@@ -11,11 +11,12 @@ healthy for a hold period (hysteresis, so it does not flap).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
+
+from fs_plugin.tasks import cancel_and_wait
 
 __all__ = ["HealthMonitor", "HealthSettings"]
 
@@ -64,11 +65,8 @@ class HealthMonitor:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="fsp-health")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def observe(self, lag_s: float, now: float) -> None:
         """Feed one lag sample taken at loop time ``now`` (also used directly by tests)."""

@@ -17,7 +17,6 @@ to be idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid as uuidlib
 from collections import deque
@@ -29,6 +28,7 @@ import structlog
 from fs_plugin import esl
 from fs_plugin.errors import CommandFailed, FsPluginError, ProtocolError
 from fs_plugin.screening.model import Outcome, outcome_from_event
+from fs_plugin.tasks import cancel_and_wait
 
 __all__ = ["InboundClient", "InboundSettings", "NotConnected"]
 
@@ -88,7 +88,8 @@ class InboundClient:
         return self._connected.is_set()
 
     async def wait_connected(self, timeout: float) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -96,11 +97,7 @@ class InboundClient:
         self._dispatcher = loop.create_task(self._dispatch(), name="fsp-inbound-dispatch")
 
     async def stop(self) -> None:
-        for task in (self._task, self._dispatcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._dispatcher)
         self._task = self._dispatcher = None
 
     # -- commands -------------------------------------------------------------
@@ -180,9 +177,10 @@ class InboundClient:
 
     async def _session(self) -> None:
         s = self.settings
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(s.host, s.port), s.connect_timeout_s
-        )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # meets the inner await's completion, and stop() then waits for ever on this task.
+        async with asyncio.timeout(s.connect_timeout_s):
+            reader, writer = await asyncio.open_connection(s.host, s.port)
         conn = esl.Connection(esl.Role.INBOUND)
         self._writer, self._conn = writer, conn
 
@@ -191,7 +189,8 @@ class InboundClient:
                 event = conn.next_event()
                 if event is not esl.NEED_DATA:
                     return event
-                data = await asyncio.wait_for(reader.read(s.read_size), timeout)
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(s.read_size)
                 conn.receive_data(data)
 
         first = await next_event(s.connect_timeout_s)

@@ -11,7 +11,6 @@ unknown credentials ``401``; a role not allowed on the route ``403``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
@@ -33,6 +32,7 @@ from fs_plugin.journal.credit import Credit
 from fs_plugin.logs import mask_number
 from fs_plugin.numbering import classify, user_part
 from fs_plugin.policy import CustomerStatus
+from fs_plugin.tasks import cancel_and_wait
 from fs_plugin.transport.outbound import DecisionRecord
 from fs_plugin.web.auth import Principal, Role, SessionStore, TokenStore, load_tokens
 from fs_plugin.web.bus import LiveBus, RedisStreamBus, Subscription, event_from_record, mask_text
@@ -416,11 +416,7 @@ class WebServer:
 
     async def stop(self) -> None:
         self._closing.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._runner is not None:
             await self._runner.cleanup()

@@ -15,7 +15,6 @@ one loses its oldest events (counted), and the Redis writer has a bounded outbox
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import secrets
@@ -26,6 +25,7 @@ from typing import Any
 import structlog
 
 from fs_plugin.logs import mask_number
+from fs_plugin.tasks import cancel_and_wait
 from fs_plugin.transport.outbound import DecisionRecord
 
 __all__ = ["LiveBus", "LocalBus", "RedisStreamBus", "Subscription", "event_from_record"]
@@ -247,11 +247,7 @@ class RedisStreamBus(LiveBus):
         self._last_id = _text(last[0][0]) if last else "0-0"
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._redis is not None:
             await self._redis.aclose()

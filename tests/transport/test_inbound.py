@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -31,6 +32,7 @@ class FakeSwitch:
         self.subscriptions: list[esl.EventSubscribe] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.connections = 0
+        self.handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
@@ -42,10 +44,18 @@ class FakeSwitch:
         for w in self.writers:
             w.close()
         await self.server.wait_closed()
+        # Let every handler see its closed connection and return: one left to be
+        # cancelled when the loop closes is reported by asyncio as an unhandled error.
+        if self.handlers:
+            await asyncio.wait(self.handlers, timeout=5)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self.writers.append(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        task.add_done_callback(self.handlers.discard)
         parser = esl.SwitchConnection()
         writer.write(esl.encode_auth_request())
         with contextlib.suppress(ConnectionError):
@@ -184,3 +194,41 @@ async def test_api_replies_are_correlated_across_a_cancelled_caller(fake: FakeSw
     finally:
         await client.stop()
         await fake.stop()
+
+
+@pytest.mark.parametrize("heartbeat_s", [0.005, 0.01])
+async def test_stop_is_never_lost_to_a_heartbeat_timeout_at_the_same_moment(
+    fake: FakeSwitch, heartbeat_s: float
+) -> None:
+    # On Python 3.11, wait_for turned a cancellation that met its own timeout into a
+    # TimeoutError: the reconnect loop took it for a silent switch, went on, and stop()
+    # waited for ever (seen as a hung suite). Stop the client at many moments of a
+    # connection whose heartbeat keeps timing out.
+    port = await fake.start()
+    rng = random.Random(7)
+    for _ in range(100):
+        client = InboundClient(_settings(port, heartbeat_timeout_s=heartbeat_s),
+                               rng=random.Random(1))
+        client.start()
+        await asyncio.sleep(rng.uniform(0.0, 0.03))
+        # A hang, not a speed bound: stop() must return. The old stop() also swallowed the
+        # timeout's own cancellation, so ask the timeout whether it fired.
+        async with asyncio.timeout(5) as deadline:
+            await client.stop()
+        assert not deadline.expired()
+        assert client._task is None and not client.connected
+    await fake.stop()
+
+
+async def test_stop_itself_can_be_cancelled(fake: FakeSwitch) -> None:
+    port = await fake.start()
+    client = InboundClient(_settings(port))
+    client.start()
+    await client.wait_connected(2.0)
+    stopping = asyncio.get_running_loop().create_task(client.stop())
+    await asyncio.sleep(0)  # stop() has cancelled the client's tasks and waits for them
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await client.stop()
+    await fake.stop()
