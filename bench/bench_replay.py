@@ -8,10 +8,13 @@ Generates the pcap once (not timed; ``--reuse`` takes an existing ``--keep`` fil
 then times
 
 1. ``read``: ``read_trace`` alone (pcap decoding, SIP parsing, dialog grouping);
-2. ``replay``: what ``fs-plugin replay TRACE --trunk-map …`` does — reading in a
+2. ``evaluate``: the evaluation alone, on calls read beforehand with the reader's
+   watermarks (``plan_counters`` → memory store → ``decide`` → outcomes, on the trace's
+   clock) — the part that must stay in one process, in time order;
+3. ``replay``: what ``fs-plugin replay TRACE --trunk-map …`` does — reading in a
    worker process overlapped with the evaluation (``plan_counters`` → memory store →
    ``decide`` → outcome statistics, on the trace's clock) and the summary;
-3. ``replay --no-parallel``: the same in one process.
+4. ``replay --no-parallel``: the same in one process.
 
 The synthetic callers and callees are random numbers, each new: the worst case for
 the number classification caches. ``--population N`` draws them from N numbers, as a
@@ -28,8 +31,8 @@ from pathlib import Path
 
 from fs_plugin.policy import load_policy
 from fs_plugin.replay import read_trace
-from fs_plugin.replay.commands import replay_offline
-from fs_plugin.replay.evaluate import TrunkMap
+from fs_plugin.replay.commands import fewer_collections, replay_offline
+from fs_plugin.replay.evaluate import Evaluator, TrunkMap
 from fs_plugin.replay.synth import synth_calls, write_pcap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +71,19 @@ def main(argv: list[str] | None = None) -> int:
 
         snapshot = load_policy(REPO / "policies")
         trunks = TrunkMap.parse(None, TRUNK_MAP)
+        with read_trace(path) as result:
+            fed = [(call, result.watermark) for call in result]
+        evaluator = Evaluator(snapshot, trunks=trunks)
+        started = time.perf_counter()
+        decided = 0
+        with fewer_collections():  # as replay_offline runs it
+            for call, watermark in fed:
+                decided += len(evaluator.feed(call, watermark))
+            decided += len(evaluator.finish())
+        elapsed = time.perf_counter() - started
+        print(f"evaluate:              {decided} calls in {elapsed:6.2f} s = "
+              f"{decided / elapsed:8,.0f} calls/s ({elapsed / decided * 1e6:.0f} µs per call)")
+        del fed, evaluator
         modes = [("replay", True)] + ([] if args.skip_serial else [("replay --no-parallel",
                                                                      False)])
         rate = 0.0

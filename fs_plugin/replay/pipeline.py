@@ -9,6 +9,7 @@ Calls travel as plain tuples: pickling a slotted dataclass goes through
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import queue as queue_module
 from collections import Counter
@@ -66,10 +67,13 @@ def _unpack(t: tuple[Any, ...]) -> TraceCall:
 
 def _worker(path: str, out: Any, skips_kept: int) -> None:
     from fs_plugin.logs import configure_logging
+    from fs_plugin.replay.commands import REPLAY_GC_THRESHOLD
 
     # A fresh interpreter: without this structlog's default would print the reader's
     # info lines to the stdout the report is written on.
     configure_logging(json=False, level="warning", mask=False)
+    # This process only reads: it keeps the higher threshold to its end.
+    gc.set_threshold(REPLAY_GC_THRESHOLD, *gc.get_threshold()[1:])
     done = ReadDone()
     try:
         with read_trace(path) as result:

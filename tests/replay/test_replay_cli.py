@@ -383,3 +383,34 @@ def test_pcap_records_nanosecond_and_truncated(tmp_path: Path) -> None:
         assert 0 < len(got) <= 40
         assert set(result.skip_counts) - {"truncated_packet", "not_sip",
                                           "truncated_body"} == reasons
+
+
+def test_replay_collects_less_often_and_restores_the_collector(tmp_path: Path) -> None:
+    import gc
+
+    import fs_plugin.replay.commands as commands
+
+    trace = tmp_path / "scenario.pcap"
+    write_pcap(trace, _scenario())
+    seen: list[tuple[int, int, int]] = []
+
+    class Watching(CsvSink):
+        def add(self, r: object) -> None:
+            seen.append(gc.get_threshold())
+
+    before = gc.get_threshold()
+    assert before[0] < commands.REPLAY_GC_THRESHOLD
+    summary = commands.replay_offline([trace], load_policy(POLICY), trunks=TrunkMap("ic-1"),
+                                      csv_sink=Watching(io.StringIO()))
+    assert summary.calls == len(seen) > 0
+    assert {t[0] for t in seen} == {commands.REPLAY_GC_THRESHOLD}
+    assert gc.get_threshold() == before
+
+    class Failing(CsvSink):
+        def add(self, r: object) -> None:
+            raise KeyboardInterrupt  # not caught per trace: it ends the replay
+
+    with pytest.raises(KeyboardInterrupt):
+        commands.replay_offline([trace], load_policy(POLICY), trunks=TrunkMap("ic-1"),
+                                csv_sink=Failing(io.StringIO()))
+    assert gc.get_threshold() == before
