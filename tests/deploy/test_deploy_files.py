@@ -215,13 +215,19 @@ def _compose_cmd() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_compose_config_validates() -> None:
+def test_compose_config_validates(tmp_path: Path) -> None:
     cmd = _compose_cmd()
     if cmd is None:
         pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
     res = subprocess.run([*cmd, "-f", str(LAB / "compose.yaml"), "config", "-q"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+    # The same command refuses a file with a misspelt key: it validates, not just parses.
+    bad = tmp_path / "compose.yaml"
+    bad.write_text("services:\n  plugin:\n    image: fs-plugin:1\n    restartt: always\n")
+    res = subprocess.run([*cmd, "-f", str(bad), "config", "-q"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "restartt" in res.stderr + res.stdout
 
 
 def _no_registry_host(image: str) -> bool:
