@@ -237,6 +237,8 @@ class OutboundServer:
         #: Connections in flight (FreeSWITCH channels waiting for, or receiving, a verdict).
         self._active: set[_Call] = set()
         self._stopping = False
+        #: Listening again after an overload pause (binding is a coroutine).
+        self._relisten: asyncio.Task[None] | None = None
         self.health = HealthMonitor(health or HealthSettings(), self.inflight, self._set_accepting)
         self.bound_port: int | None = None
         self.stats = {"calls": 0, "fallbacks": 0, "errors": 0, "refused_peers": 0}
@@ -260,10 +262,15 @@ class OutboundServer:
         # A fixed port once bound: resuming after overload must come back on the same port.
         port = self.bound_port if self.bound_port is not None else s.port
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
+        server = await loop.create_server(
             lambda: _Call(self), s.host, port, reuse_address=True, backlog=s.backlog
         )
-        sock = self._server.sockets[0]
+        if self._stopping:
+            # stop() ran while this resumption was binding: listen no more.
+            server.close()
+            return
+        self._server = server
+        sock = server.sockets[0]
         self.bound_port = int(sock.getsockname()[1])
         log.info("outbound_listening", host=s.host, port=self.bound_port)
 
@@ -278,13 +285,19 @@ class OutboundServer:
             self._server = None
             log.warning("outbound_paused", reason="overload")
         elif accept and self._server is None:
+            if self._relisten is not None and not self._relisten.done():
+                return  # already binding
             task = asyncio.get_running_loop().create_task(self._listen())
             task.add_done_callback(_log_task_failure)
+            self._relisten = task
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting, let in-flight calls finish (up to ``grace_s``), then cancel the rest."""
         self._stopping = True
         await self.health.stop()
+        if self._relisten is not None and not self._relisten.done():
+            # A resumption still binding: let it finish; it sees _stopping and closes.
+            await asyncio.wait([self._relisten])
         server, self._server = self._server, None
         if server is not None:
             server.close()

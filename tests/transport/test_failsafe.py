@@ -133,3 +133,42 @@ async def test_too_many_calls_in_flight_also_pauses(policy_dir: Path) -> None:
     finally:
         rig.service.outbound._active.discard(sentinel)  # type: ignore[arg-type]
         await rig.service.stop()
+
+
+async def test_stop_while_resuming_leaves_nothing_listening(policy_dir: Path) -> None:
+    # The health monitor resumes by binding in a task; a stop() that comes before that
+    # task has run must not be followed by a listening socket nobody will close.
+    rig = await make_rig(policy_dir, inbound=False, recover_after_s=60)
+    outbound = rig.service.outbound
+    port = outbound.bound_port
+    assert port is not None
+    outbound._set_accepting(False)
+    assert not outbound.accepting
+    outbound._set_accepting(True)  # resumption scheduled, not yet bound
+    outbound._set_accepting(True)  # a second signal does not bind twice
+    await rig.service.stop()
+    await asyncio.sleep(0.05)  # any task left over would have bound by now
+    assert not outbound.accepting
+    with pytest.raises(ConnectionRefusedError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+
+
+async def test_one_resumption_binds_once(policy_dir: Path) -> None:
+    rig = await make_rig(policy_dir, inbound=False, recover_after_s=60)
+    outbound = rig.service.outbound
+    try:
+        outbound._set_accepting(False)
+        with capture_logs() as logs:
+            outbound._set_accepting(True)
+            outbound._set_accepting(True)
+            async with asyncio.timeout(3):
+                while not outbound.accepting:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+        assert [e["event"] for e in logs].count("outbound_listening") == 1
+        assert not any(e["event"] == "outbound_task_failed" for e in logs)
+        result = await rig.switch.place(LabCall(**SPOOFED))  # type: ignore[arg-type]
+        assert result.verdict == "block" and result.fallback is None
+    finally:
+        await rig.service.stop()
