@@ -29,6 +29,7 @@ from fs_plugin.errors import ConfigError
 from fs_plugin.numbering import AREA_CODES, Number, classify, user_part
 from fs_plugin.policy.catalogue import LabelCategory
 from fs_plugin.policy.models import Label
+from fs_plugin.policy.yamlread import BoundedSafeLoader
 
 __all__ = [
     "EMPTY_LIST",
@@ -351,7 +352,7 @@ def read_calendar(name: str, data: bytes) -> tuple[Calendar, list[ConfigError]]:
 
 
 def _calendar_yaml(text: str, holidays: set[int], workdays: set[int], errors: _Errors) -> None:
-    loader = yaml.SafeLoader(text)
+    loader = BoundedSafeLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

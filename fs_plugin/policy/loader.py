@@ -35,6 +35,7 @@ from fs_plugin.policy.lists import (
 )
 from fs_plugin.policy.models import Caps, Check, Hours, PolicyFile, Targets, TrunkKind, Window
 from fs_plugin.policy.snapshot import PolicySnapshot, compile_snapshot, label_key
+from fs_plugin.policy.yamlread import BoundedSafeLoader
 
 __all__ = ["check_policy", "load_policy", "parse_file", "parse_terms", "read_sources"]
 
@@ -323,7 +324,7 @@ def parse_file(
     except UnicodeDecodeError as exc:
         return None, None, [ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                         file=name)]
-    loader = yaml.SafeLoader(text)
+    loader = BoundedSafeLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -571,7 +572,7 @@ def parse_terms(text: str, tp: type[_Terms], *, key: str) -> _Terms:
     Validated exactly as the policy's own contracts are; raises ``ValueError`` with
     the offending key (``caps.caller.per_dya: unknown key …``) and column in the text.
     """
-    loader = yaml.SafeLoader(text)
+    loader = BoundedSafeLoader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

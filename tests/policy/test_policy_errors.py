@@ -130,6 +130,25 @@ def test_yaml_syntax_error(write: WriteFile, policy_dir: Path) -> None:
     assert "YAML syntax error" in err.message
 
 
+def test_nesting_too_deep_is_an_error_with_a_line_not_a_crash(
+    write: WriteFile, policy_dir: Path
+) -> None:
+    # A truncated or hostile file of thousands of "[" used to exhaust the recursion limit
+    # (RecursionError, no file or line) inside PyYAML's composer.
+    write("deep.yaml", "trunks:\n  - id: ent-1\n    kind: " + "[" * 5000 + "]" * 5000 + "\n")
+    err = one_error(policy_dir)
+    assert Path(err.file or "").name == "deep.yaml"
+    assert err.line == 3
+    assert "nested deeper than 64 levels" in err.message
+
+
+def test_nesting_up_to_the_bound_is_read(write: WriteFile, policy_dir: Path) -> None:
+    # 63 levels inside the top mapping: an unknown key, but read and reported as such.
+    write("deep.yaml", "extra: " + "[" * 62 + "]" * 62 + "\n")
+    err = one_error(policy_dir)
+    assert err.key == "extra" and "nested" not in err.message
+
+
 def test_tab_indentation_is_a_syntax_error_with_a_line(write: WriteFile, policy_dir: Path) -> None:
     write("bad.yaml", "trunks:\n\t- id: x\n")
     err = one_error(policy_dir)

@@ -108,6 +108,12 @@ def test_calendar_yaml_errors() -> None:
     assert [(e.line, e.key) for e in errors] == [(1, "holidays"), (2, "extra")]
 
 
+def test_calendar_yaml_nested_too_deep_is_an_error() -> None:
+    _cal, errors = read_calendar("h.yaml", b"holidays: " + b"[" * 5000 + b"]" * 5000 + b"\n")
+    assert len(errors) == 1 and errors[0].line == 1
+    assert "nested deeper than 64 levels" in errors[0].message
+
+
 def test_label_csv_rows_and_errors() -> None:
     text = textwrap.dedent("""\
         number,category,label,source,confidence,expires
