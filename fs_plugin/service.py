@@ -145,6 +145,17 @@ class PolicyHolder:
         return self.snapshot.version
 
 
+def _log_reload_failure(task: asyncio.Task[Any]) -> None:
+    """A refused policy is logged by the reload itself; anything else it raises would
+    otherwise go unseen (nobody awaits a reload a signal started)."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("policy_reload_failed", trigger="sighup",
+                  error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
+
 def _settle_heap() -> None:
     """What start-up built (policy, number tables, imported modules) lives as long as the
     process: collect once, then freeze it out of the cyclic collector's sight, so the
@@ -440,7 +451,7 @@ class Service:
         if self.web is not None:
             # The web layer's reload keeps the history, metric and NOC event.
             task = asyncio.get_running_loop().create_task(self.web.policy.reload("sighup"))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            task.add_done_callback(_log_reload_failure)
         else:
             self.policy.reload()
 

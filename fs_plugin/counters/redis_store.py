@@ -319,6 +319,7 @@ class RedisStore(_RedisBase):
         self._pending: list[_Waiting] = []
         self._flush_scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
+        self._closed = False
         #: Script calls sent and caller batches they carried (their ratio: the coalescing).
         self.coalesce_stats = {"scripts": 0, "batches": 0}
 
@@ -390,6 +391,10 @@ class RedisStore(_RedisBase):
         conn = self._ready()
         if conn is not None:
             return conn
+        if self._closed:
+            # A flush scheduled before close() runs after it: it must not open a
+            # connection nobody would close.
+            raise ConnectionError("counter store is closed")
         if self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._open())
         # Shielded: one caller's deadline must not cancel a connect others wait for.
@@ -458,6 +463,7 @@ class RedisStore(_RedisBase):
         await self._deadline(self._command("PING"), timeout_s)
 
     async def close(self) -> None:
+        self._closed = True
         connecting = [self._connecting] if self._connecting is not None else []
         for task in [*self._sending, *connecting]:
             task.cancel()

@@ -11,6 +11,7 @@ unknown credentials ``401``; a role not allowed on the route ``403``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -63,6 +64,8 @@ log = structlog.get_logger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "fsp_session"
+#: Pause before the policy files are watched again after the watch failed.
+_WATCH_RETRY_S = 5.0
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 READ = frozenset({Role.NOC, Role.EDITOR, Role.ADMIN})
@@ -379,11 +382,18 @@ class WebServer:
             await asyncio.sleep(self.settings.probe_interval_s)
 
     async def _watch(self) -> None:
-        try:
-            await watch_policy(self.policy, debounce_ms=self.settings.watch_debounce_ms,
-                               stop=self._closing)
-        except Exception:
-            log.exception("policy_watch_failed")
+        # A reload that fails unexpectedly (a refused policy is no failure) or a watcher
+        # that breaks must not end hot reloading for the life of the process: watch
+        # again, after a pause so a persistent fault (the directory gone) cannot spin.
+        while not self._closing.is_set():
+            try:
+                await watch_policy(self.policy, debounce_ms=self.settings.watch_debounce_ms,
+                                   stop=self._closing)
+            except Exception:
+                log.exception("policy_watch_failed", retry_s=_WATCH_RETRY_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_WATCH_RETRY_S):
+                    await self._closing.wait()
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware],
@@ -396,11 +406,18 @@ class WebServer:
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_shutdown.append(self._on_shutdown)
         await self.bus.start()
+        try:
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            await site.start()
+        except BaseException:
+            # A port in use: the caller never gets this server to stop, so the bus's
+            # Redis tasks and client would be left running.
+            await self.stop()
+            raise
+        # Only once the server is up: a listener cannot be taken off the outbound server.
         self.service.outbound.add_listener(self.on_decision)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.port

@@ -236,3 +236,27 @@ async def test_a_failed_group_fails_every_caller_in_it(own_redis: RedisProcess) 
         assert all(isinstance(o, StorageError) for o in outcomes)
     finally:
         await store.close()
+
+
+async def test_a_batch_in_flight_at_close_does_not_reopen_the_connection(
+    own_redis: RedisProcess,
+) -> None:
+    store = open_store(own_redis.url, namespace=NS + "z", timeout_s=1.0)
+    admin = redis.Redis(host="127.0.0.1", port=own_redis.port)
+    try:
+        await store.ping()  # the store's connection is open
+        # Handed in, its send is scheduled for the next turn of the loop; close() comes first.
+        in_flight = asyncio.ensure_future(store.execute([Hit("k", 60)]))
+        await asyncio.sleep(0)
+        await store.close()
+        with pytest.raises(StorageError):
+            async with asyncio.timeout(5):
+                await in_flight
+        # The store holds no connection any more: only ours is left on the server (which
+        # may take a moment to see the store's go).
+        async with asyncio.timeout(5):
+            while admin.info("clients")["connected_clients"] != 1:
+                await asyncio.sleep(0.01)
+    finally:
+        admin.close()
+        await store.close()

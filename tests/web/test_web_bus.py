@@ -7,7 +7,9 @@ the first one's switch name.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,19 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from web_servers import RedisProcess
-from web_support import TOKENS, Env, SseReader, close_env, make_env, until
+from web_support import (
+    TOKENS,
+    Env,
+    SseReader,
+    close_env,
+    make_env,
+    make_rig,
+    token_store,
+    until,
+)
 
 from fs_plugin.lab.calls import LabCall
+from fs_plugin.web.app import WebServer, WebSettings
 from fs_plugin.web.auth import Role
 from fs_plugin.web.bus import RedisStreamBus
 
@@ -137,3 +149,29 @@ async def test_redis_outage_keeps_local_stream_and_bus_resumes(
             assert (await page_b.decision(after.uuid))["switch"] == "sw-a"
             await until(lambda: _bus(a).up is True and _bus(a).outbox == 0, "A's bus up")
         assert _bus(a).stats["write_errors"] >= 1
+
+
+
+async def test_web_server_that_cannot_bind_leaves_no_bus_running(
+    policy_copy: Path, redis_base_url: str, shared_stream: str
+) -> None:
+    rig = await make_rig(policy_copy)
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = WebServer(rig.service, WebSettings(
+            port=taken.getsockname()[1], tokens=token_store(), watch_policy=False,
+            bus_redis_url=redis_base_url, bus_stream=shared_stream))
+        with pytest.raises(OSError):
+            await server.start()
+        # The caller of start_web gets no server to stop: nothing of it may run on ...
+        assert [t for t in asyncio.all_tasks() if t.get_name().startswith("fsp-noc")] == []
+        # ... nor be fed the decisions of a page it never served.
+        call = await rig.switch.place(PASSED)
+        assert call.uuid in {r.facts.uuid for r in rig.records}
+        assert server.bus.stats["published"] == 0
+    finally:
+        taken.close()
+        await rig.service.stop()
+        await rig.switch.stop()

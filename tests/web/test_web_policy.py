@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 from structlog.testing import capture_logs
-from web_support import Env, close_env, make_env
+from web_support import Env, close_env, make_env, until
 
 from fs_plugin.cli import main
 from fs_plugin.lab.calls import LabCall
@@ -178,3 +178,61 @@ def test_policy_diff_cli_on_a_trace(repo_dir: Path, tmp_path: Path, shared_dir: 
     assert report["changed"] == 0
     code = main(["policy", "diff", str(repo_dir / "policies"), str(new)])
     assert code == 2
+
+
+async def test_sighup_reload_that_fails_unexpectedly_is_logged(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash() -> None:  # what a loader fault would raise (not a refused policy)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(env.rig.service, "web", env.web)  # as config.web would attach it
+    monkeypatch.setattr(env.rig.service.policy, "reload", crash)
+    with capture_logs() as logs:
+        env.rig.service._on_sighup()
+        await until(lambda: any(e["event"] == "policy_reload_failed" for e in logs),
+                    "the failed reload to be logged")
+    failed = next(e for e in logs if e["event"] == "policy_reload_failed")
+    assert failed["trigger"] == "sighup" and "RecursionError" in failed["error"]
+
+
+async def test_file_watch_goes_on_after_a_reload_fails_unexpectedly(
+    policy_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fs_plugin.web.app._WATCH_RETRY_S", 0.05, raising=False)
+    env = await make_env(policy_copy, watch_policy=True, watch_debounce_ms=50)
+    try:
+        holder = env.rig.service.policy
+        reload = holder.reload
+        crashed: list[bool] = []
+
+        def crash_once() -> object:  # a loader fault (not a refused policy), the first time
+            if not crashed:
+                crashed.append(True)
+                raise RecursionError("maximum recursion depth exceeded")
+            return reload()
+
+        monkeypatch.setattr(holder, "reload", crash_once)
+        before = holder.version
+        rules = policy_copy / "rules.yaml"
+        original = rules.read_text()
+        with capture_logs() as logs:
+            await asyncio.sleep(0.3)  # let the watcher arm (watchfiles starts in a thread)
+            rules.write_text(original + "# first\n")
+            await until(lambda: bool(crashed), "the first reload")
+            await until(lambda: any(e["event"] == "policy_watch_failed" for e in logs),
+                        "the failure to be logged")
+            # Watching again: a later edit is applied. Written until seen, since an edit
+            # made while the watcher re-arms is only picked up with the next one.
+            try:
+                async with asyncio.timeout(10):
+                    n = 0
+                    while holder.version == before:
+                        n += 1
+                        rules.write_text(original + f"# edit {n}\n")
+                        await asyncio.sleep(0.3)
+            except TimeoutError:
+                raise AssertionError("later edits were never applied: watching ended") from None
+        assert env.web.policy.history[-1].trigger == "file-change"
+    finally:
+        await close_env(env)
