@@ -467,9 +467,11 @@ class Journal:
             return False
         try:
             await self._drain_spool(conn)
-            while self._queue:
-                take = min(self._batch_max, len(self._queue))
-                self._inflight = [self._entry(self._queue.popleft()) for _ in range(take)]
+            # A batch can still be in flight from a flush() whose caller was cancelled
+            # mid-COPY (rolled back): it is topped up from the queue, never replaced.
+            while self._inflight or self._queue:
+                take = min(self._batch_max - len(self._inflight), len(self._queue))
+                self._inflight += [self._entry(self._queue.popleft()) for _ in range(take)]
                 await self._write(conn, self._inflight)
                 self._inflight = []
         except Exception as exc:
@@ -534,6 +536,13 @@ class Journal:
                 conn.terminate()
             self._connect_failed(exc)
             return None
+        except BaseException:
+            # Cancelled half-way (close() gave up on the writer, a flush() caller was
+            # cancelled): nothing else holds the connection, which would stay open until
+            # the garbage collector found it.
+            if conn is not None:
+                conn.terminate()
+            raise
         self._conn = conn
         self._backoff_s = _BACKOFF_MIN_S
         self._counters["reconnects"] += 1

@@ -39,6 +39,7 @@ from fs_plugin.policy.catalogue import LabelCategory
 from fs_plugin.policy.loader import parse_terms
 from fs_plugin.policy.models import BusinessType, Caps, CustomerStatus, Hours, Industry, Targets
 from fs_plugin.policy.overlay import LedgerContract, LedgerCustomer, LedgerLabel, LedgerState
+from fs_plugin.policy.yamlread import BoundedSafeLoader
 
 __all__ = [
     "CHANNEL",
@@ -300,8 +301,9 @@ def read_csv_rows(table: Table, stream: IO[str], *, file: str | None = None
     return rows
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers the line of each mapping (``__line__``)."""
+class _LineLoader(BoundedSafeLoader):
+    """A YAML loader that remembers the line of each mapping (``__line__``); nesting is
+    bounded as in policy files."""
 
 
 def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, object]:
@@ -325,7 +327,8 @@ def read_yaml_rows(stream: IO[str] | str, *, file: str | None = None
         doc = yaml.load(stream, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError("not valid YAML", file=file,
+        problem = getattr(exc, "problem", None)
+        raise ConfigError(f"not valid YAML: {problem}" if problem else "not valid YAML", file=file,
                           line=mark.line + 1 if mark is not None else None) from exc
     if doc is None:
         return {}
@@ -418,6 +421,11 @@ class LedgerListener:
         try:
             conn.add_termination_listener(self._terminated)
             await conn.add_listener(CHANNEL, self._notified)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Lost between the connect and the LISTEN (a server restarting): a fault
+            # like a failed connect, so the watch retries it instead of ending.
+            conn.terminate()
+            raise StorageError("ledger listen failed") from exc
         except BaseException:
             conn.terminate()
             raise

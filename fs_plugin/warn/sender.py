@@ -33,6 +33,7 @@ import structlog
 
 from fs_plugin.clock import Clock, SystemClock
 from fs_plugin.errors import ConfigError
+from fs_plugin.tasks import cancel_and_wait
 from fs_plugin.warn.dedupe import (
     DEFAULT_TIMEZONE,
     DayCalendar,
@@ -231,20 +232,22 @@ class SmsSender:
         Whatever is still queued or in flight at the deadline is counted as dropped.
         """
         self._closed = True
-        drained = await self.flush(timeout_s)
-        workers, self._workers = self._workers, []
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        left = 0
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            self._queue.task_done()
-            self._pending.discard(job.key)
-            left += 1
-        if left:
-            self._counts["dropped"] += left
-            log.error("flash_sms_dropped", reason="shutdown", count=left)
+        try:
+            drained = await self.flush(timeout_s)
+        finally:
+            # Even when close() itself is cancelled while it waits: workers left behind
+            # would wait on the queue for ever, and what they leave must still be counted.
+            workers, self._workers = self._workers, []
+            await cancel_and_wait(*workers)
+            left = 0
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                self._queue.task_done()
+                self._pending.discard(job.key)
+                left += 1
+            if left:
+                self._counts["dropped"] += left
+                log.error("flash_sms_dropped", reason="shutdown", count=left)
         log.info("flash_sms_sender_closed", drained=drained, **self.stats())
 
     async def __aenter__(self) -> SmsSender:

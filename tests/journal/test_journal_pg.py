@@ -369,6 +369,72 @@ async def test_records_after_close_go_to_the_spool(db: Db, tmp_path: Path) -> No
     assert await db.fetchval("SELECT count(*) FROM journal_decision") == 2
 
 
+async def journal_backends(db: Db, *, waiting_on_lock: bool = False) -> int:
+    """The journal writer's server sessions (``waiting_on_lock``: those blocked on a lock)."""
+    count = await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'fs_plugin-journal' "
+        "AND ($1 = false OR wait_event_type = 'Lock')",
+        waiting_on_lock,
+    )
+    assert isinstance(count, int)
+    return count
+
+
+async def test_a_flush_cancelled_mid_write_loses_none_of_its_batch(
+    db: Db, tmp_path: Path
+) -> None:
+    journal = await open_journal(db.dsn, tmp_path)
+    holder = await db.connect()
+    try:
+        journal.record_decision(facts(1), decision(), decided_at=NOW, latency_ms=1)
+        assert await journal.flush()  # connected, today's partition made
+        async with holder.transaction():
+            # The table locked: the next batch's INSERT waits, with its records in flight.
+            await holder.execute("LOCK TABLE journal_decision IN ACCESS EXCLUSIVE MODE")
+            for i in (2, 3, 4):
+                journal.record_decision(facts(i), decision(), decided_at=NOW, latency_ms=1)
+            flushing = asyncio.create_task(journal.flush())
+            async with asyncio.timeout(10):
+                while not await journal_backends(db, waiting_on_lock=True):
+                    await asyncio.sleep(0.01)
+            flushing.cancel()  # its caller gave up (a deadline of its own)
+            async with asyncio.timeout(10):
+                await asyncio.wait({flushing})
+        journal.record_decision(facts(5), decision(), decided_at=NOW, latency_ms=1)
+        assert await journal.flush()
+    finally:
+        await holder.close()
+        await journal.close()
+    uuids = [r["uuid"] for r in await db.fetch("SELECT uuid FROM journal_decision ORDER BY uuid")]
+    assert uuids == [f"call-{i:06d}" for i in range(1, 6)]
+    assert journal.stats()["records_dropped"] == 0
+
+
+async def test_close_giving_up_on_a_reconnect_leaves_no_connection_open(
+    db: Db, proxy: CuttableProxy, tmp_path: Path
+) -> None:
+    from fs_plugin.journal.migrate import MIGRATION_LOCK_KEY
+
+    proxy.cut()
+    journal = await open_journal(proxy.dsn(db.name), tmp_path, close_timeout_s=1.0)
+    await proxy.restore()
+    holder = await db.connect()
+    try:
+        async with holder.transaction():
+            # Another process migrating: the writer's reconnect at close waits for the
+            # lock past close_timeout_s, and close() cancels it half-way.
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            with capture_logs() as logs:
+                await journal.close()
+            assert "journal_close_timeout" in [e["event"] for e in logs]
+        async with asyncio.timeout(10):
+            while await journal_backends(db):
+                await asyncio.sleep(0.05)
+    finally:
+        await holder.close()
+
+
 # --------------------------------------------------------------------------- partitions
 
 

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -341,6 +342,42 @@ async def test_listener_reconnects_and_says_so(ledger: Ledger, dsn: str) -> None
         assert killed == 1
         assert await asyncio.wait_for(got.get(), 10) == RECONNECTED
         assert listener.connected
+        await other.execute("INSERT INTO ledger_customer (id) VALUES ('after')")
+        assert await asyncio.wait_for(got.get(), 10) == "ledger_customer"
+    finally:
+        await other.close()
+
+
+async def test_listener_keeps_reconnecting_when_the_connection_dies_before_listen(
+    ledger: Ledger, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server restarting can end a reconnect's session between the connect and the
+    # LISTEN; the listener must treat that like a failed connect and try again, not stop
+    # (the switches would then never hear of a blacklisting until restarted).
+    got: asyncio.Queue[str] = asyncio.Queue()
+    listener = await ledger.listen(got.put_nowait, reconnect_min_s=0.01)
+    other = await asyncpg.connect(dsn)
+    connect = ledger.connect
+    lost_before_listen: list[int] = []
+
+    async def connect_then_lose(*, application: str = "fs_plugin-ledger") -> Any:
+        conn = await connect(application=application)
+        if application == "fs_plugin-ledger-listen" and not lost_before_listen:
+            lost_before_listen.append(conn.get_server_pid())
+            await other.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+            async with asyncio.timeout(10):
+                while not conn.is_closed():
+                    await asyncio.sleep(0.01)
+        return conn
+
+    monkeypatch.setattr(ledger, "connect", connect_then_lose)
+    try:
+        killed = await other.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'fs_plugin-ledger-listen' AND datname = current_database()")
+        assert killed == 1
+        assert await asyncio.wait_for(got.get(), 10) == RECONNECTED
+        assert len(lost_before_listen) == 1 and listener.connected
         await other.execute("INSERT INTO ledger_customer (id) VALUES ('after')")
         assert await asyncio.wait_for(got.get(), 10) == "ledger_customer"
     finally:

@@ -495,6 +495,32 @@ async def test_close_is_bounded_when_the_gateway_hangs(
     assert sender.stats()["dropped"] == 4
 
 
+async def test_a_cancelled_close_still_stops_the_workers_and_counts_the_rest(
+    fake_gateway: FakeSmsGateway, clock: ManualClock
+) -> None:
+    fake_gateway.delay_s = 30.0
+    gateway = HttpSmsGateway(fake_gateway.url, timeout_s=60.0)
+    settings = SenderSettings(workers=2, attempt_timeout_s=60.0)
+    sender = SmsSender(gateway, settings, clock=clock)
+    sender.start()
+    workers = [t for t in asyncio.all_tasks() if t.get_name().startswith("flash-sms-")]
+    assert len(workers) == 2
+    for n in range(3):
+        sender.submit(make_sms(clock, caller=f"1370000{n:04d}"))
+    await fake_gateway.wait_for(2)  # both workers held by the gateway, one warning queued
+    closing = asyncio.create_task(sender.close(timeout_s=60.0))
+    await asyncio.sleep(0)  # close() runs until it waits for the queue to drain ...
+    closing.cancel()  # ... when its caller's own deadline runs out
+    async with asyncio.timeout(5):
+        await asyncio.wait({closing})
+    await gateway.close()
+    assert closing.cancelled()
+    # No worker left waiting on the queue for ever; nothing silently lost.
+    assert all(t.done() for t in workers)
+    assert sender.stats()["dropped"] == 3
+    assert sender.stats()["pending"] == 0
+
+
 async def test_submit_before_start_is_queued_and_sent_on_start(
     fake_gateway: FakeSmsGateway, clock: ManualClock
 ) -> None:
