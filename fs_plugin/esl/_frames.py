@@ -558,11 +558,16 @@ def decode_event_json(frame: Frame) -> EslEvent:
         raise RemoteEslError(Reason.BAD_EVENT_BODY, "event-json is not an object")
     pairs: list[tuple[str, str]] = []
     body: str | None = None
-    for key, value in obj:
-        if key == "_body":
-            body = _render_json_value(value)
-        else:
-            pairs.append((key, _render_json_value(value)))
+    try:
+        for key, value in obj:
+            if key == "_body":
+                body = _render_json_value(value)
+            else:
+                pairs.append((key, _render_json_value(value)))
+    except RecursionError:
+        # Rendering nests deeper than parsing did: an array nested a few hundred deep
+        # parses, then overflows here. FreeSWITCH never nests values at all.
+        raise RemoteEslError(Reason.BAD_EVENT_BODY, "event-json nested too deep") from None
     return _event_from_pairs(pairs, body, "json", frame)
 
 
@@ -573,7 +578,9 @@ def decode_event_xml(frame: Frame) -> EslEvent:
         raise RemoteEslError(Reason.BAD_EVENT_BODY, "event-xml with a DTD")
     try:
         root = ElementTree.fromstring(data)
-    except ElementTree.ParseError as exc:
+    except (ElementTree.ParseError, LookupError, ValueError) as exc:
+        # An XML declaration naming an unknown, non-text or multi-byte encoding fails
+        # with LookupError or ValueError (UnicodeError among them), not ParseError.
         raise RemoteEslError(Reason.BAD_EVENT_BODY, f"event-xml: {exc}") from None
     headers_el = root.find("headers")
     pairs: list[tuple[str, str]] = []

@@ -104,6 +104,17 @@ def _is_token(value: str) -> bool:
     return bool(value) and not _WHITESPACE.intersection(value)
 
 
+def _number(text: str) -> int | None:
+    """Plain ASCII digits as an int, else None. Python refuses to convert more than
+    4300 digits (ValueError), and a command line of 64 KiB holds many more."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def _sendmsg(line: str, uuid: str | None, headers: Headers, body: bytes) -> Command:
     raw = RawCommand(line, headers, body)
     fields = {name.lower(): value for name, value in headers}
@@ -133,11 +144,14 @@ def _sendmsg(line: str, uuid: str | None, headers: Headers, body: bytes) -> Comm
         return raw
     loops: int | None = None
     if loops_text is not None:
-        if not loops_text.isascii() or not loops_text.isdigit() or int(loops_text) < 1:
+        loops = _number(loops_text)
+        if loops is None or loops < 1:
             return raw
-        loops = int(loops_text)
     lock = fields.get("event-lock", "").strip().lower()
-    event_lock = lock in _TRUE_WORDS or (lock.isascii() and lock.isdigit() and int(lock) != 0)
+    # Digits are true unless all zeros (switch_true's atoi), however many there are.
+    event_lock = lock in _TRUE_WORDS or (
+        lock.isascii() and lock.isdigit() and lock.strip("0") != ""
+    )
     return SendMsg(
         uuid=uuid,
         call_command=call_command,
@@ -196,7 +210,8 @@ def command_from_block(line: str, headers: Headers, body: bytes) -> Command:
     if verb == "log":
         return Log(rest) if _is_token(rest) else raw
     if verb == "linger":
-        return Linger(int(rest)) if rest.isascii() and rest.isdigit() else raw
+        seconds = _number(rest)
+        return raw if seconds is None else Linger(seconds)
     if verb == "event":
         fmt, *names = rest.split(" ")
         if fmt in EVENT_FORMATS and names and all(_is_token(n) for n in names):
