@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import secrets
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,6 +52,7 @@ from fs_plugin.lab.calls import LabCall
 from fs_plugin.lab.sofia import ChannelIdentity
 from fs_plugin.lab.switch import CallResult, LabSwitch
 from fs_plugin.replay.sip import (
+    ParseFailure,
     SipMessage,
     SipParseError,
     StreamFramer,
@@ -358,6 +360,14 @@ class SipFront:
         except SipParseError as exc:
             self.stats["malformed"] += 1
             log.warning("sip_malformed", transport=transport, failure=exc.failure.value)
+            if exc.failure in _BODY_FAILURES:
+                # RFC 3261 §18.3: a request whose body does not fit its datagram SHOULD
+                # get 400, and an unreadable Content-Length is the same framing fault; the
+                # head is sound, so the caller learns why instead of retransmitting.
+                head = _head_of(data)
+                if head is not None and head.is_request and head.method != "ACK" \
+                        and head.header("via"):
+                    send(_response(head, 400, to_tag=None))
             return
         if not msg.is_request:
             return  # we send no requests, so a response is not ours
@@ -594,6 +604,22 @@ class SipFront:
 
     def _now_us(self) -> int:
         return int(self.clock.time() * 1e6)
+
+
+#: Parse failures of the body framing alone, with a readable head.
+_BODY_FAILURES = frozenset({ParseFailure.TRUNCATED_BODY, ParseFailure.BAD_CONTENT_LENGTH})
+_CONTENT_LENGTH_LINE = re.compile(rb"(?i)(?:content-length|l)[ \t]*:")
+
+
+def _head_of(data: bytes) -> SipMessage | None:
+    """The head of a message refused for its body framing, without Content-Length or
+    body (enough to answer it); None when the head is malformed too."""
+    head = re.split(rb"\r?\n\r?\n", data, maxsplit=1)[0]
+    lines = [line for line in head.split(b"\n") if not _CONTENT_LENGTH_LINE.match(line)]
+    try:
+        return parse_message(b"\n".join(lines) + b"\n\n")
+    except SipParseError:
+        return None
 
 
 def sip_status_of(cause: str) -> int:

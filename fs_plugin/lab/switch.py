@@ -146,6 +146,11 @@ class LabSwitch:
             fallback = "refused" if isinstance(exc, ConnectionRefusedError) else "socket_error"
         except TimeoutError:
             fallback = "socket_error"
+        except ProtocolError as exc:
+            # A controller that sends garbage or closes inside a command: the socket app
+            # fails like on a broken socket, and the dialplan's fail-safe decides.
+            log.warning("lab_controller_protocol_error", uuid=identity.uuid, error=str(exc))
+            fallback = "socket_error"
         pdd_ms = (time.perf_counter() - started) * 1e3
         return self._continue_dialplan(chan, fallback, pdd_ms)
 

@@ -255,3 +255,27 @@ async def test_too_many_calls_in_progress_get_503(policy_dir: Path) -> None:
         await lab.stop()
     assert lab.front.stats["refused_busy"] == 1
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("content_length", "body"),
+    [(b"50", b"v=0\r\n"), (b"abc", b""), (b"-1", b"")],
+    ids=["body-past-the-datagram", "not-a-number", "negative"],
+)
+async def test_udp_request_with_bad_body_framing_gets_400(
+    lab: SipLab, content_length: bytes, body: bytes
+) -> None:
+    caller = await Caller.udp(lab.front.port)
+    try:
+        caller.send(b"INVITE sip:1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9c"
+                    b"\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:1@127.0.0.1>\r\nCall-ID: framing\r\n"
+                    b"CSeq: 7 INVITE\r\nContent-Length: " + content_length + b"\r\n\r\n" + body)
+        refused = await caller.recv()
+        assert (refused.status, refused.call_id, refused.cseq) == (400, "framing", (7, "INVITE"))
+        # Not a call: nothing was screened, and the front still takes calls.
+        _cid, request, _prov, final = await _call(caller, lab, "abc", "13900001111")
+        assert final.status == 607
+        caller.send(in_dialog("ACK", request, final, 1))
+    finally:
+        await caller.close()
+    assert lab.front.stats["malformed"] == 1 and lab.front.stats["invites"] == 1
