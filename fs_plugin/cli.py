@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import socket
@@ -35,9 +36,35 @@ def hostport(text: str, default_port: int) -> tuple[str, int]:
         return text, default_port
     host = host.strip("[]") or "127.0.0.1"
     try:
-        return host, int(port)
+        number = int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not HOST:PORT: {text!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port {number} is not 0–65535: {text!r}")
+    return host, number
+
+
+def _hostport_arg(text: str) -> str:
+    """argparse type of the HOST:PORT options: checked while the command line is parsed,
+    so a bad one is a usage error (exit 2), not a traceback once the service starts."""
+    hostport(text, 0)
+    return text
+
+
+def _network_arg(text: str) -> str:
+    try:
+        ipaddress.ip_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _iso_time_arg(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,11 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the controller for a FreeSWITCH switch")
     run.add_argument("--policy", type=Path, required=True, help="policy directory or file")
-    run.add_argument("--listen", default="127.0.0.1:8084", help="outbound socket HOST:PORT")
-    run.add_argument("--esl", default=None,
+    run.add_argument("--listen", default="127.0.0.1:8084", type=_hostport_arg,
+                     help="outbound socket HOST:PORT")
+    run.add_argument("--esl", default=None, type=_hostport_arg,
                      help="FreeSWITCH event socket HOST:PORT for outcomes (password from "
                           "$FSP_ESL_PASSWORD); omit to run without outcomes")
-    run.add_argument("--allow", action="append", default=None,
+    run.add_argument("--allow", action="append", default=None, type=_network_arg,
                      help="CIDR allowed to connect to the outbound socket (repeatable; "
                           "default loopback)")
     run.add_argument("--deadline-ms", type=float, default=250.0,
@@ -71,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="embedded PostgreSQL, journal spool")
     run.add_argument("--switch-name", default=socket.gethostname(),
                      help="this switch's name in the journal")
-    run.add_argument("--http", default=None,
+    run.add_argument("--http", default=None, type=_hostport_arg,
                      help="HOST:PORT of the HTTP API, NOC page and /metrics (off by default)")
     run.add_argument("--tokens", type=Path, default=os.environ.get("FSP_TOKENS_FILE"),
                      help="API tokens file (sha256 → role), see fs_plugin/web/auth.py "
@@ -95,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--diversion", default=None)
     ex.add_argument("--to", required=True)
     ex.add_argument("--source-ip", default=None)
-    ex.add_argument("--at", default=None, help="ISO time of the call (default now)")
+    ex.add_argument("--at", default=None, type=_iso_time_arg,
+                    help="ISO time of the call (default now)")
     ex.add_argument("--json", action="store_true")
 
     demo = sub.add_parser("demo", help="run a realistic mix of calls through the lab switch "

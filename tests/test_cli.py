@@ -82,3 +82,27 @@ def test_explain_text(repo_dir: Path) -> None:
                 "+8613900002222", "--to", "13900001111", cwd=repo_dir)
     assert proc.returncode == 0, proc.stderr
     assert "cid.fake_plus86" in proc.stdout and "block" in proc.stdout.lower()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--policy", "policies", "--listen", "127.0.0.1:abc"], "not HOST:PORT"),
+    (["run", "--policy", "policies", "--listen", "127.0.0.1:99999"], "is not 0–65535"),
+    (["run", "--policy", "policies", "--esl", "[::1]:x"], "not HOST:PORT"),
+    (["run", "--policy", "policies", "--http", "0.0.0.0:-1"], "is not 0–65535"),
+    (["run", "--policy", "policies", "--allow", "10.0.0.0/33"], "--allow"),
+    (["explain", "--from", "13900001111", "--to", "13800001111", "--at", "yesterday"],
+     "not an ISO time"),
+    (["policy", "diff", "policies", "policies", "--journal", "postgresql:///x",
+      "--since", "2026-13-01"], "not an ISO time"),
+    (["policy", "diff", "policies", "policies", "--journal", "postgresql:///x",
+      "--until", "2026-01-01T00:00:00"], "no time zone"),
+    (["lab", "calls", "lab/calls/demo.yaml", "--controller", "127.0.0.1:http"],
+     "not HOST:PORT"),
+])
+def test_bad_arguments_are_usage_errors(args: list[str], message: str, repo_dir: Path) -> None:
+    # Checked while parsing: before, each ran into a traceback (ValueError, OverflowError
+    # from bind(), argparse's own ArgumentTypeError raised outside argparse) or exit 0.
+    result = _run(*args, cwd=repo_dir, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "usage:" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -10,12 +10,21 @@ from typing import Any
 __all__ = ["register"]
 
 
+def _controller_arg(text: str) -> str:
+    """argparse type of --controller: a bad HOST:PORT is a usage error, not a traceback."""
+    from fs_plugin.cli import hostport  # cli imports this module to register it
+
+    hostport(text, 8084)
+    return text
+
+
 def register(sub: Any) -> None:
     lab = sub.add_parser("lab", help="lab switch tools")
     labsub = lab.add_subparsers(dest="lab_command", required=True)
     calls = labsub.add_parser("calls", help="place the calls of a file at a running controller")
     calls.add_argument("file", type=Path)
-    calls.add_argument("--controller", default="127.0.0.1:8084")
+    calls.add_argument("--controller", default="127.0.0.1:8084", type=_controller_arg,
+                       help="the controller's outbound socket HOST:PORT")
     calls.add_argument("--socket-timeout", type=float, default=25.0)
     calls.add_argument("--json", action="store_true")
     calls.set_defaults(handler=lambda args: asyncio.run(_lab_calls(args)))

@@ -29,7 +29,7 @@ from fs_plugin.errors import ConfigError
 from fs_plugin.numbering import AREA_CODES, Number, classify, user_part
 from fs_plugin.policy.catalogue import LabelCategory
 from fs_plugin.policy.models import Label
-from fs_plugin.policy.yamlread import BoundedSafeLoader
+from fs_plugin.policy.yamlread import BoundedSafeLoader, reader_line, reader_problem
 
 __all__ = [
     "EMPTY_LIST",
@@ -208,10 +208,19 @@ def _decode(name: str, data: bytes) -> str:
                           file=name) from None
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every CSV row that is not blank or a ``#`` comment."""
+def _rows(text: str, errors: _Errors) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every CSV row that is not blank or a ``#`` comment.
+    A row the csv module refuses (a cell over its field size limit: a line of a
+    binary file, a quote never closed) is an error at its line; reading goes on."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.add(reader.line_num, f"unreadable CSV row: {exc}")
+            continue
         if not cells or not "".join(cells).strip():
             continue
         if cells[0].lstrip().startswith("#"):
@@ -242,7 +251,7 @@ def _table(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows as {column: text}. A first row with a ``number`` cell is a header (columns
     in any order); without one the columns are ``wanted`` in order."""
-    rows = _rows(text)
+    rows = _rows(text, errors)
     first = next(rows, None)
     if first is None:
         return
@@ -334,7 +343,7 @@ def read_calendar(name: str, data: bytes) -> tuple[Calendar, list[ConfigError]]:
     if name.lower().endswith((".yaml", ".yml")):
         _calendar_yaml(text, holidays, workdays, errors)
     else:
-        for n, (line, cells) in enumerate(_rows(text)):
+        for n, (line, cells) in enumerate(_rows(text, errors)):
             if n == 0 and cells[0].strip().lower() == "date":
                 continue  # header
             day = _date(cells[0].strip())
@@ -352,7 +361,12 @@ def read_calendar(name: str, data: bytes) -> tuple[Calendar, list[ConfigError]]:
 
 
 def _calendar_yaml(text: str, holidays: set[int], workdays: set[int], errors: _Errors) -> None:
-    loader = BoundedSafeLoader(text)
+    try:
+        # The reader checks the whole text for control characters when it is made.
+        loader = BoundedSafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        errors.add(reader_line(text, exc), f"YAML error: {reader_problem(exc)}")
+        return
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

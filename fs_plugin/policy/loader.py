@@ -35,7 +35,7 @@ from fs_plugin.policy.lists import (
 )
 from fs_plugin.policy.models import Caps, Check, Hours, PolicyFile, Targets, TrunkKind, Window
 from fs_plugin.policy.snapshot import PolicySnapshot, compile_snapshot, label_key
-from fs_plugin.policy.yamlread import BoundedSafeLoader
+from fs_plugin.policy.yamlread import BoundedSafeLoader, reader_line, reader_problem
 
 __all__ = ["check_policy", "load_policy", "parse_file", "parse_terms", "read_sources"]
 
@@ -324,7 +324,12 @@ def parse_file(
     except UnicodeDecodeError as exc:
         return None, None, [ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                         file=name)]
-    loader = BoundedSafeLoader(text)
+    try:
+        # The reader checks the whole text for characters YAML forbids when it is made.
+        loader = BoundedSafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        return None, None, [ConfigError(f"YAML error: {reader_problem(exc)}", file=name,
+                                        line=reader_line(text, exc))]
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -572,7 +577,10 @@ def parse_terms(text: str, tp: type[_Terms], *, key: str) -> _Terms:
     Validated exactly as the policy's own contracts are; raises ``ValueError`` with
     the offending key (``caps.caller.per_dya: unknown key …``) and column in the text.
     """
-    loader = BoundedSafeLoader(text)
+    try:
+        loader = BoundedSafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise ValueError(f"not a YAML mapping: {reader_problem(exc)}") from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 
-__all__ = ["MAX_DEPTH", "BoundedSafeLoader"]
+__all__ = ["MAX_DEPTH", "BoundedSafeLoader", "reader_line", "reader_problem"]
 
 MAX_DEPTH = 64
 
@@ -33,3 +33,14 @@ class BoundedSafeLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def reader_line(text: str, exc: yaml.reader.ReaderError) -> int:
+    """The 1-based line of a character the YAML reader refused (it reports an offset)."""
+    return text.count("\n", 0, exc.position) + 1
+
+
+def reader_problem(exc: yaml.reader.ReaderError) -> str:
+    """``special characters are not allowed (character #x0001)``."""
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return f"{exc.reason} (character #x{character:04x})"

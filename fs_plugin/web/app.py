@@ -203,14 +203,7 @@ def _number(raw: str | None, name: str = "number", *, required: bool = True) -> 
     return raw
 
 
-def _time_param(request: web.Request, name: str) -> float | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        pass
+def _iso_seconds(raw: str, name: str) -> float:
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
@@ -218,6 +211,22 @@ def _time_param(request: web.Request, name: str) -> float | None:
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} must carry a time zone")
     return parsed.timestamp()
+
+
+def _time_param(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = _iso_seconds(raw, name)
+    try:
+        # nan, inf, 1e18 or year 1 at +14:00 parse, but are no time the journal can query.
+        datetime.fromtimestamp(value, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise BadRequest(f"{name} is out of range") from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +279,20 @@ class EventFilter:
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except LookupError:  # Content-Type names a charset Python does not know
+        raise BadRequest(f"unknown charset {request.charset!r}") from None
+    except RecursionError:  # a few thousand nested brackets fit in any body limit
+        raise BadRequest("body is nested too deeply") from None
+    except ValueError:  # UnicodeDecodeError included
         raise BadRequest("body must be JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"): a string no file, token or
+        # database column can hold, found here rather than where it is written.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("body holds a lone surrogate escape (not Unicode text)") from None
     return body
 
 

@@ -78,7 +78,12 @@ class TokenStore:
         return len(self._entries)
 
     def lookup(self, token: str) -> Principal | None:
-        digest = hash_token(token).encode("ascii")
+        try:
+            digest = hash_token(token).encode("ascii")
+        except UnicodeEncodeError:
+            # Header bytes that are not UTF-8 (aiohttp keeps them as surrogates) or a
+            # lone surrogate escape in a login body: no issued token looks like that.
+            return None
         found: Principal | None = None
         # No early exit: every entry is compared whatever matched.
         for stored, principal in self._entries:

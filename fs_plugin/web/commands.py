@@ -17,6 +17,17 @@ from fs_plugin.screening.model import CallFacts
 __all__ = ["register"]
 
 
+def _zoned_time(text: str) -> datetime:
+    """argparse type of --since/--until: a bad one is a usage error, not a traceback."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} carries no time zone (+08:00, Z)")
+    return parsed
+
+
 def register(sub: Any) -> None:
     policy = sub.add_parser("policy", help="policy life cycle: diff two policies over real calls")
     psub = policy.add_subparsers(dest="policy_command", required=True)
@@ -31,9 +42,10 @@ def register(sub: Any) -> None:
                       help="trunk id for calls of the trace (else matched by source address)")
     diff.add_argument("--journal", default=None, metavar="DSN",
                       help="PostgreSQL DSN of the journal to replay from (instead of --trace)")
-    diff.add_argument("--since", default=None, help="journal: ISO time with zone (default: "
-                                                    "the last 24 hours)")
-    diff.add_argument("--until", default=None, help="journal: ISO time with zone")
+    diff.add_argument("--since", default=None, type=_zoned_time,
+                      help="journal: ISO time with zone (default: the last 24 hours)")
+    diff.add_argument("--until", default=None, type=_zoned_time,
+                      help="journal: ISO time with zone")
     diff.add_argument("--limit", type=int, default=100_000, help="journal: most calls")
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(handler=_cmd_diff)
@@ -65,8 +77,8 @@ async def _journal_calls(args: argparse.Namespace) -> list[tuple[CallFacts, floa
 
     from fs_plugin.journal import Journal
 
-    since = datetime.fromisoformat(args.since).timestamp() if args.since else time.time() - 86400
-    until = datetime.fromisoformat(args.until).timestamp() if args.until else None
+    since = args.since.timestamp() if args.since else time.time() - 86400
+    until = args.until.timestamp() if args.until else None
     with tempfile.TemporaryDirectory(prefix="fsp-diff-") as state:
         journal = await Journal.open(args.journal, state_dir=Path(state), switch="policy-diff")
         try:

@@ -73,6 +73,9 @@ def _text(body: Mapping[str, Any], name: str, *, limit: int, required: bool = Fa
     if not isinstance(value, str):
         raise InputError(f"{name} must be a string")
     value = value.strip()
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: the insert would fail as a storage outage.
+        raise InputError(f"{name} must not contain NUL characters")
     if required and not value:
         raise InputError(f"{name} is required")
     if len(value) > limit:
@@ -110,6 +113,10 @@ def parse_complaint(body: Mapping[str, Any], now: float) -> ComplaintIn:
             raise InputError("received_at must carry a time zone")
         if received.timestamp() > now + MAX_FUTURE_S:
             raise InputError("received_at lies in the future")
+        if received.timestamp() < 0:
+            # Year 1 at +14:00 is year 0 in UTC, which neither Python's dates (the due
+            # date is computed from it) nor PostgreSQL's hold; no hotline is that old.
+            raise InputError("received_at lies before 1970")
     ref = _text(body, "ref", limit=64) or None
     if ref is not None and not _REF.match(ref):
         raise InputError("ref must be letters, digits and _.:/- (at most 64)")

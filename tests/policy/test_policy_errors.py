@@ -142,6 +142,15 @@ def test_nesting_too_deep_is_an_error_with_a_line_not_a_crash(
     assert "nested deeper than 64 levels" in err.message
 
 
+def test_a_control_character_is_an_error_with_a_line(write: WriteFile, policy_dir: Path) -> None:
+    # PyYAML's reader refuses it while the loader is made, before parsing starts; that
+    # ReaderError used to escape the loader (500 on an API edit, a failed file watch).
+    write("ctl.yaml", "trunks:\n  - id: ent-1\n    kind: enter\x01prise\n")
+    err = one_error(policy_dir)
+    assert Path(err.file or "").name == "ctl.yaml" and err.line == 3
+    assert "special characters are not allowed (character #x0001)" in err.message
+
+
 def test_nesting_up_to_the_bound_is_read(write: WriteFile, policy_dir: Path) -> None:
     # 63 levels inside the top mapping: an unknown key, but read and reported as such.
     write("deep.yaml", "extra: " + "[" * 62 + "]" * 62 + "\n")

@@ -232,3 +232,25 @@ def test_min_confidence_only_for_label_rules(tmp_path: Path) -> None:
         ("rules[rate.caller].min_confidence", "min_confidence applies to label.* rules only"),
         ("rules[label.fraud].min_confidence", "must be between 0.0 and 1.0"),
     ]
+
+
+def test_overlong_csv_field_is_an_error_at_its_line_and_reading_goes_on() -> None:
+    # The csv module refuses a cell over 128 KiB with its own exception: it escaped the
+    # loader (no file, no line) and a reload through the API answered 500.
+    data = (b"number,date\n13900001111,2026-01-01\n" + b"9" * 200_000 + b",2026-01-01\n"
+            b"13900002222,2026-01-02\nnot-a-number,2026-01-02\n")
+    lst, errors = read_number_csv("dnc.csv", data, evidence=False)
+    assert [(e.line, "field limit" in e.message) for e in errors] == [(3, True), (5, False)]
+    assert len(lst) == 2
+    _, errors = read_label_csv("labels.csv", b'number,category\n"' + b"x" * 200_000 + b'",fraud\n')
+    assert [e.line for e in errors] == [2]
+    _, errors = read_calendar("holidays.csv", b"2026-01-01\n" + b"x" * 200_000 + b"\n")
+    assert [e.line for e in errors] == [2]
+
+
+def test_calendar_yaml_with_a_control_character_is_located() -> None:
+    # PyYAML checks the characters when its loader is made, before any syntax error.
+    cal, errors = read_calendar("holidays.yaml", b"holidays:\n  - 2026-01-01\n  - \x01\n")
+    assert [(e.file, e.line) for e in errors] == [("holidays.yaml", 3)]
+    assert "#x0001" in errors[0].message
+    assert cal.holidays == frozenset()
