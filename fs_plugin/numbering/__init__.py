@@ -48,7 +48,7 @@ from __future__ import annotations
 from fs_plugin.numbering._classify import AREA_CODES, MAX_RAW_LENGTH, classify
 from fs_plugin.numbering._model import CHINESE_CLASSES, Number, NumberClass
 from fs_plugin.numbering._ranges import NumberRange, NumberSet, parse_range
-from fs_plugin.numbering._uri import user_part
+from fs_plugin.numbering._uri import first_entry, user_part
 
 __all__ = [
     "AREA_CODES",
@@ -59,6 +59,7 @@ __all__ = [
     "NumberRange",
     "NumberSet",
     "classify",
+    "first_entry",
     "parse_range",
     "user_part",
 ]

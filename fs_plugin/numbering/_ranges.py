@@ -80,8 +80,9 @@ def _prefix_key(text: str, spec: str) -> str:
     first = nsn[:1]
     if first in ("2", "3", "5", "6", "7"):
         return "0" + nsn
-    if first in ("4", "8") and len(nsn) >= 3 and not nsn.startswith(("400", "800")):
-        return "0" + nsn
+    if first in ("4", "8") and len(nsn) >= 3:
+        # No area code starts 040 or 080, so '+86 400…' / '+86 800…' can only be toll-free.
+        return nsn if nsn.startswith(("400", "800")) else "0" + nsn
     if first == "9" and len(nsn) >= 2 and not nsn.startswith(("95", "96")):
         return "0" + nsn
     if first == "1" and nsn[1:2] in tuple("3456789"):

@@ -34,6 +34,10 @@ _FOLD = str.maketrans(_FULLWIDTH)
 
 _PHONE_CHARS = frozenset("0123456789+" + _SEPARATORS)
 
+# DESIGN.md: a fixed line's local number has 7–8 digits; only such a number needs the area
+# that a phone-context supplies.
+_LOCAL_SUBSCRIBER_LENGTHS = (7, 8)
+
 
 def normalise_text(value: str) -> str:
     """Fold full-width digits and separators to ASCII."""
@@ -63,6 +67,26 @@ def _skip_quoted(text: str, start: int) -> int:
     return len(text)
 
 
+def first_entry(value: str) -> str:
+    """The first entry of a header value listing several (``a, b``): the comma that ends
+    it is outside quoted display names and ``<…>``, since ``"Zhang, San" <sip:…>`` is
+    one entry."""
+    i, depth = 0, 0
+    while i < len(value):
+        c = value[i]
+        if c == '"':
+            i = _skip_quoted(value, i)
+            continue
+        if c == "<":
+            depth += 1
+        elif c == ">" and depth:
+            depth -= 1
+        elif c == "," and not depth:
+            return value[:i]
+        i += 1
+    return value
+
+
 def _uri_of(value: str) -> str:
     """The URI of a name-addr ('"Name" <uri>;params') or the value itself (addr-spec)."""
     start = _skip_quoted(value, 0) if value.startswith('"') else 0
@@ -75,7 +99,8 @@ def _uri_of(value: str) -> str:
 
 
 def _subscriber(number: str, params: list[str], phone: bool) -> str:
-    """Normalise a telephone-subscriber: separators out, a global phone-context prepended."""
+    """Normalise a telephone-subscriber: separators out, a global phone-context prepended
+    where the number needs it."""
     number = number.strip()
     if not (phone or _is_phone_like(number)):
         return number
@@ -88,8 +113,25 @@ def _subscriber(number: str, params: list[str], phone: bool) -> str:
             if name.strip().lower() == "phone-context":
                 context = strip_separators(unquote(context).strip())
                 if context.startswith("+") and context[1:].isdigit():
+                    if context.startswith("+86") and _complete_in_china(number):
+                        return number
                     return context + number
     return number
+
+
+def _complete_in_china(number: str) -> bool:
+    """A number dialled the same from anywhere in China, so a +86 context adds nothing.
+
+    RFC 3966 (5.1.5) warns that prepending the context's digits need not give the number.
+    In China only a 7–8 digit local subscriber number needs its area: a number starting
+    with the trunk prefix 0 (or the international prefix 00) is already complete, and so
+    are mobiles (11 digits), short codes, 95/96 and 400/800 numbers (other lengths).
+    Prepended, '02088886666' in context '+86' would read as '+86 020…' (malformed) and
+    '13900001111' in context '+86-20' as a too-long Guangzhou number.
+    """
+    return number.isascii() and number.isdigit() and (
+        number[0] == "0" or len(number) not in _LOCAL_SUBSCRIBER_LENGTHS
+    )
 
 
 # A user part holding these (or a scheme-like "sip:") is the debris of a broken header, not

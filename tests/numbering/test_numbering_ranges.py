@@ -196,3 +196,22 @@ def test_number_set_agrees_with_brute_force(
         for spec in range_specs:
             r = parse_range(spec)
             assert (probe in r) is (r.lo <= probe <= r.hi)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "member"),
+    [
+        ("+86 400 812*", NumberRange("400812", "400812", is_prefix=True), "+86 400 812 3123"),
+        ("0086 800 810*", NumberRange("800810", "800810", is_prefix=True), "8008101234"),
+        ("+86 4008123xxx", NumberRange("4008123000", "4008123999"), "4008123123"),
+    ],
+)
+def test_a_plus86_toll_free_prefix_is_not_ambiguous(
+    spec: str, expected: NumberRange, member: str
+) -> None:
+    # No area code starts 040 or 080, so after +86 the digits 400/800 can only begin a
+    # toll-free number; '+86 400 812 3123' is accepted as a number, its block must be too.
+    assert parse_range(spec) == expected
+    allowed = NumberSet(ranges=[spec])
+    assert member in allowed
+    assert "02088886666" not in allowed

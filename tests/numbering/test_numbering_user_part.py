@@ -111,3 +111,32 @@ def test_user_part_is_idempotent(value: str, prefix: str) -> None:
         b.e164,
         b.malformed_reason,
     )
+
+
+# A +86 phone-context qualifies only a local subscriber number (7–8 digits, DESIGN.md):
+# RFC 3966 5.1.5 warns that prepending the context need not give the number, and in China a
+# number with its trunk 0, a mobile, a short code, 95/96 or 400/800 is dialled the same
+# everywhere. Prepending turned '02088886666' into '+86 020…' (malformed) and a mobile in
+# a Guangzhou context into a too-long Guangzhou number.
+PHONE_CONTEXT_CASES = [
+    ("sip:02088886666;phone-context=+86@ims.example;user=phone", "02088886666", "fixed",
+     "02088886666"),
+    ("tel:0898-6666-8888;phone-context=+86", "089866668888", "fixed", "089866668888"),
+    ("tel:13900001111;phone-context=+86-20", "13900001111", "mobile", "13900001111"),
+    ("tel:95555;phone-context=+86-20", "95555", "service", "95555"),
+    ("tel:400-812-3123;phone-context=+86-10", "4008123123", "toll_free", "4008123123"),
+    ("tel:10086;phone-context=+86-898", "10086", "short_code", "10086"),
+    ("tel:008613900001111;phone-context=+86", "008613900001111", "mobile", "13900001111"),
+    # a local subscriber number still takes its area from the context
+    ("tel:8888-6666;phone-context=+86-20", "+862088886666", "fixed", "02088886666"),
+    ("sip:13900001111;phone-context=+86@h;user=phone", "13900001111", "mobile", "13900001111"),
+]
+
+
+@pytest.mark.parametrize(("value", "part", "cls", "national"), PHONE_CONTEXT_CASES)
+def test_a_chinese_phone_context_qualifies_only_local_numbers(
+    value: str, part: str, cls: str, national: str
+) -> None:
+    assert user_part(value) == part
+    n = classify(value)
+    assert (n.cls.value, n.national) == (cls, national)

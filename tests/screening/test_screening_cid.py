@@ -159,6 +159,20 @@ def test_not_allowed_checks_diversion_only_when_asked(policy: PolicySnapshot) ->
     assert run(policy, call("02088880001", "ent-1", diversion=div)).verdict is Verdict.PASS
 
 
+def test_a_comma_in_a_quoted_diversion_name_does_not_split_the_entry(
+    policy: PolicySnapshot,
+) -> None:
+    # The display name "Zhang, San" used to end the first entry at its comma: the number
+    # came out empty and an allowed redirection was blocked as cid.not_allowed.
+    named = '"Zhang, San" <sip:02088880002@192.0.2.1>;reason=unconditional'
+    assert run(policy, call("02088880001", "ent-div", diversion=named)).verdict is Verdict.PASS
+    two = named + ',"Li, Si" <sip:13900007777@h>;reason=busy'
+    assert run(policy, call("02088880001", "ent-div", diversion=two)).verdict is Verdict.PASS
+    spoofed = '"Zhang, San" <sip:13900007777@192.0.2.1>;reason=unconditional'
+    d = run(policy, call("02088880001", "ent-div", diversion=spoofed))
+    assert d.rule == "cid.not_allowed" and "13900007777" in d.reason
+
+
 def test_not_allowed_ignores_other_trunk_kinds(policy: PolicySnapshot) -> None:
     for trunk in ("ic-1", "intl-gw"):
         d = run(policy, call("+14155550100", trunk))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from fs_plugin.numbering import Number, classify, user_part
+from fs_plugin.numbering import Number, classify, first_entry, user_part
 from fs_plugin.policy.models import Customer, Trunk
 from fs_plugin.policy.snapshot import PolicySnapshot, RuleSettings
 from fs_plugin.screening.model import CallFacts, RuleResult
@@ -51,7 +51,7 @@ class CallContext:
         if facts.diversion:
             # Several Diversion entries arrive comma-joined; the first is the most
             # recent redirection (RFC 5806), the one made by this trunk's customer.
-            first = facts.diversion.split(",", 1)[0]
+            first = first_entry(facts.diversion)
             if first.strip():
                 self.diversion = number_of(first)
 
