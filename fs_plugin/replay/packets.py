@@ -50,6 +50,11 @@ FRAGMENT_TIMEOUT_S = 30.0
 MAX_FLOWS = 65536
 #: Out-of-order TCP segments held per flow before the gap is declared lost.
 MAX_OUT_OF_ORDER = 64
+#: Seconds (capture time) a TCP flow's held segments wait for the bytes missing before
+#: them: a segment lost before the capture point comes back as a retransmission after
+#: the sender's RTO (1 s initially, RFC 6298; doubled once here). Past it the gap is
+#: taken as lost in the capture and the flow resumes at what is held.
+TCP_GAP_WAIT_S = 3.0
 #: SCTP fragments held per association before giving up on a user message.
 MAX_SCTP_FRAGMENTS = 256
 
@@ -146,7 +151,8 @@ class _TcpFlow:
 
     def __init__(self) -> None:
         self.next_seq: int | None = None
-        self.out_of_order: dict[int, bytes] = {}
+        #: Segments after a gap: sequence number → (capture time, payload).
+        self.out_of_order: dict[int, tuple[float, bytes]] = {}
         self.framer = StreamFramer()
         # "" until the first data decides: "sip", "ws-http" (upgrade head), "ws", "ignore".
         self.kind = ""
@@ -194,6 +200,9 @@ class FrameDecoder:
         self._sip_ports = sip_ports
         self._frags = _Reassembler(sink)
         self._tcp: OrderedDict[tuple[str, int, str, int], _TcpFlow] = OrderedDict()
+        # Flows holding segments after a gap → when to give up on the gap. Insertion
+        # order is deadline order (one wait for all), so expiry only looks at the front.
+        self._waiting: OrderedDict[tuple[str, int, str, int], float] = OrderedDict()
         self._sctp: OrderedDict[tuple[str, int, str, int], dict[int, tuple[int, bytes]]] = (
             OrderedDict()
         )
@@ -476,6 +485,8 @@ class FrameDecoder:
         return flow
 
     def _tcp_segment(self, ts: float, src: str, dst: str, data: bytes, frame: int) -> None:
+        if self._waiting and next(iter(self._waiting.values())) <= ts:
+            self._expire_gaps(ts, frame)
         if len(data) < 20:
             self._sink(DecodeFailure.TRUNCATED_PACKET, frame, "TCP header")
             return
@@ -509,36 +520,73 @@ class FrameDecoder:
                 return  # a retransmission of bytes already delivered
             payload = payload[behind:]
             ahead = 0
-        if ahead and flow.framer.pending == 0 and looks_like_sip(payload):
-            # Bytes are missing, but we stand between messages and this segment starts a
-            # new one: a capture filtered or lossy on this flow. Resume here at once;
-            # waiting would hold every later message of the flow back.
-            self._sink(DecodeFailure.TCP_GAP, frame, f"{src}:{sport}->{dst}:{dport}")
-            flow.next_seq = seq
-            ahead = 0
         if ahead:
-            flow.out_of_order[seq] = payload
-            if len(flow.out_of_order) <= MAX_OUT_OF_ORDER:
-                return
-            # The gap is never going to be filled (lost in the capture): restart framing
-            # at the earliest held segment and report what was lost.
-            self._sink(DecodeFailure.TCP_GAP, frame, f"{src}:{sport}->{dst}:{dport}")
-            flow.framer = StreamFramer()
-            base = flow.next_seq
-            start = min(flow.out_of_order, key=lambda s: (s - base) & _SEQ_MASK)
-            flow.next_seq = start
-            payload = flow.out_of_order.pop(start)
-            if flow.kind == "sip":
-                flow.kind = ""
+            # Bytes are missing. Even when this segment starts a message, hold it: the
+            # usual cause is a segment lost before the capture point, whose retransmission
+            # comes next and must be delivered first (the INVITE before its CANCEL).
+            held = flow.out_of_order
+            if not held and key not in self._waiting:
+                self._waiting[key] = ts + TCP_GAP_WAIT_S
+            # With its own capture time: released later, it still happened now.
+            held[seq] = (ts, payload)
+            if len(held) > MAX_OUT_OF_ORDER:
+                # The gap is never going to be filled (lost in the capture).
+                self._resume(flow, ts, key, frame)
+            return
         self._deliver(flow, ts, key, payload, frame)
         flow.next_seq = (flow.next_seq + len(payload)) & _SEQ_MASK
+        self._drain_held(flow, ts, key, frame)
+
+    def _drain_held(
+        self, flow: _TcpFlow, since: float, key: tuple[str, int, str, int], frame: int
+    ) -> None:
+        """Deliver the held segments that now follow on. ``since``: when the bytes before
+        them were complete; a held segment's bytes are complete at the later of that and
+        its own capture time (a message completed by a late segment happened then, one
+        released after a gap was given up on happened when it was captured)."""
         held = flow.out_of_order
-        while held:
-            piece = held.pop(flow.next_seq, None)
-            if piece is None:
+        while held and flow.next_seq is not None:
+            item = held.pop(flow.next_seq, None)
+            if item is None:
                 break
-            self._deliver(flow, ts, key, piece, frame)
+            seen, piece = item
+            since = max(since, seen)
+            self._deliver(flow, since, key, piece, frame)
             flow.next_seq = (flow.next_seq + len(piece)) & _SEQ_MASK
+        if not held:
+            self._waiting.pop(key, None)
+
+    def _resume(
+        self, flow: _TcpFlow, ts: float, key: tuple[str, int, str, int], frame: int
+    ) -> None:
+        """Give up on a flow's gap: report it, restart framing at the earliest held segment."""
+        src, sport, dst, dport = key
+        self._sink(DecodeFailure.TCP_GAP, frame, f"{src}:{sport}->{dst}:{dport}")
+        self._waiting.pop(key, None)
+        flow.framer = StreamFramer()
+        base = flow.next_seq or 0
+        flow.next_seq = min(flow.out_of_order, key=lambda s: (s - base) & _SEQ_MASK)
+        if flow.kind == "sip":
+            flow.kind = ""
+        self._drain_held(flow, float("-inf"), key, frame)
+
+    def _expire_gaps(self, ts: float, frame: int) -> None:
+        waiting = self._waiting
+        while waiting:
+            key, deadline = next(iter(waiting.items()))
+            if deadline > ts:
+                return
+            del waiting[key]
+            flow = self._tcp.get(key)
+            if flow is not None and flow.out_of_order:
+                self._resume(flow, ts, key, frame)
+
+    def flush(self, ts: float, frame: int) -> list[Payload]:
+        """End of the capture: give up on every TCP gap still open, return what was held."""
+        out: list[Payload] = []
+        self._out = out
+        self._expire_gaps(float("inf"), frame)
+        return out
 
     def _deliver(
         self,

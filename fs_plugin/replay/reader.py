@@ -19,6 +19,10 @@ from typing import IO, Any
 
 import dpkt  # dpkt ships no type information
 import structlog
+from pcapng import FileScanner  # python-pcapng ships no type information either
+from pcapng.blocks import EnhancedPacket, ObsoletePacket, SimplePacket
+from pcapng.exceptions import PcapngException
+from pcapng.strictness import Strictness, set_strictness
 
 from fs_plugin.replay.dialogs import (
     CLOSE_GRACE_S,
@@ -41,6 +45,10 @@ __all__ = [
     "detect_format",
     "read_trace",
 ]
+
+# A reader takes captures as they are: python-pcapng's default raises on any block
+# that is not strictly valid (a whole file lost for a cosmetic flaw) and warns on others.
+set_strictness(Strictness.NONE)
 
 log = structlog.get_logger(__name__)
 
@@ -214,15 +222,16 @@ class TraceResult:
 
     def _run_capture(self) -> Iterator[TraceCall]:
         packets: Iterator[tuple[Any, bytes]]
+        pcapng: _PcapngPackets | None = None
         try:
-            # dpkt's readers frame the records (and know the nanosecond and byte-order
-            # variants); decoding the frames inside is ours (packets.py).
-            reader: dpkt.pcap.Reader | dpkt.pcapng.Reader
+            # dpkt's pcap reader frames the records (and knows the nanosecond and
+            # byte-order variants); decoding the frames inside is ours (packets.py).
             if self.format is TraceFormat.PCAP:
                 reader = dpkt.pcap.Reader(_BoundedReads(self._file))
+                linktype, packets = reader.datalink(), iter(reader)
             else:
-                reader = dpkt.pcapng.Reader(self._file)
-            linktype, packets = reader.datalink(), iter(reader)
+                pcapng = _PcapngPackets(self._file)
+                linktype, packets = pcapng.linktype, iter(pcapng)
         except (ValueError, dpkt.dpkt.Error, struct.error) as exc:
             self._skip(SkipReason.TRUNCATED_FILE, 0, type(exc).__name__)
             return
@@ -232,6 +241,7 @@ class TraceResult:
         handle = self._handle_fast
         stats = self.stats
         frame = 0
+        when = 0.0
         while True:
             try:
                 ts, buf = next(packets)
@@ -242,6 +252,10 @@ class TraceResult:
                 self._skip(SkipReason.TRUNCATED_FILE, frame + 1, type(exc).__name__)
                 break
             frame += 1
+            if pcapng is not None:
+                # Each pcapng packet has its interface's link type (Ethernet on one,
+                # Linux SLL or raw IP on another); the flows they carry are shared.
+                decoder.linktype = pcapng.linktype
             # Nanosecond pcaps give Decimal timestamps; the dialogs do float arithmetic.
             when = float(ts)
             single = feed_udp4(when, buf, frame)
@@ -251,6 +265,13 @@ class TraceResult:
                     stats.calls += len(done)
                     self._advance(payload.ts, done)
                     yield from done
+        # TCP segments still held behind a gap the capture never filled.
+        for payload in decoder.flush(when, frame):
+            done = handle(payload)
+            if done:
+                stats.calls += len(done)
+                self._advance(payload.ts, done)
+                yield from done
         stats.frames = frame
 
     def _run_text(self) -> Iterator[TraceCall]:
@@ -311,6 +332,70 @@ class _BoundedReads:
         if size < 0 or size > _MAX_RECORD:
             raise ValueError(f"pcap record of {size} bytes")
         return self._handle.read(size)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+
+class _PcapngPackets:
+    """The packets of a pcapng file, each with its own interface's link type and clock.
+
+    dpkt's pcapng reader applies the first interface's link type and timestamp
+    resolution to every packet, so in a capture from several interfaces (``dumpcap
+    -i eth0 -i any``) the packets of the others were decoded as the wrong link and
+    timed by the wrong clock. python-pcapng keeps each section's interfaces. Iterating
+    gives ``(timestamp, frame)`` and leaves the frame's link type in :attr:`linktype`;
+    a corrupt or truncated block raises ``ValueError``.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._blocks = iter(FileScanner(_BoundedReads(handle)))
+        self._last_ts = 0.0
+        #: The link type of the packet last returned (the decoder starts with the first's).
+        self.linktype = 1
+        self._first = self._next()
+
+    def _next(self) -> tuple[float, bytes] | None:
+        try:
+            for block in self._blocks:
+                if isinstance(block, EnhancedPacket | ObsoletePacket):
+                    interface = block.interface
+                    self.linktype = interface.link_type
+                    ticks = block.timestamp_high << 32 | block.timestamp_low
+                    return ticks / _ticks_per_second(interface) + _tsoffset(interface), \
+                        block.packet_data
+                if isinstance(block, SimplePacket):
+                    # No timestamp of its own, and always on the section's first interface.
+                    self.linktype = block.interface.link_type
+                    return self._last_ts, block.packet_data
+                # Other blocks (interfaces, name resolution, statistics) carry no packets.
+        except (PcapngException, KeyError, IndexError, struct.error) as exc:
+            # KeyError/IndexError: a packet on an interface no block described.
+            raise ValueError(f"pcapng: {type(exc).__name__}: {exc}") from None
+        return None
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        record, self._first = self._first, None
+        while record is not None:
+            self._last_ts = record[0]
+            yield record
+            record = self._next()
+
+
+def _ticks_per_second(interface: Any) -> float:
+    """From ``if_tsresol`` (default microseconds). Dividing by it, rather than multiplying
+    by python-pcapng's resolution (10**-9 is no exact float), keeps 1005.0 s at 1005.0."""
+    options = interface.options
+    if "if_tsresol" not in options:
+        return 1e6
+    code = options["if_tsresol"][0]
+    return float((2 if code & 0x80 else 10) ** (code & 0x7F))
+
+
+def _tsoffset(interface: Any) -> float:
+    """``if_tsoffset``: seconds to add to the interface's timestamps (rarely set)."""
+    options = interface.options
+    return float(options["if_tsoffset"]) if "if_tsoffset" in options else 0.0
 
 
 def read_trace(
