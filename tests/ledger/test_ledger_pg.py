@@ -331,15 +331,20 @@ async def test_scan_records_violations_once_and_blacklists(ledger: Ledger, dsn: 
     assert "acme" not in (await ledger.state()).blacklisted
 
 
+async def _end_listen_session(other: asyncpg.Connection) -> None:
+    """End the listener's session from the server side (a restart, an admin's kill)."""
+    killed = await other.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'fs_plugin-ledger-listen' AND datname = current_database()")
+    assert killed == 1
+
+
 async def test_listener_reconnects_and_says_so(ledger: Ledger, dsn: str) -> None:
     got: asyncio.Queue[str] = asyncio.Queue()
     listener = await ledger.listen(got.put_nowait, reconnect_min_s=0.01)
     other = await asyncpg.connect(dsn)
     try:
-        killed = await other.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'fs_plugin-ledger-listen' AND datname = current_database()")
-        assert killed == 1
+        await _end_listen_session(other)
         assert await asyncio.wait_for(got.get(), 10) == RECONNECTED
         assert listener.connected
         await other.execute("INSERT INTO ledger_customer (id) VALUES ('after')")
@@ -372,10 +377,7 @@ async def test_listener_keeps_reconnecting_when_the_connection_dies_before_liste
 
     monkeypatch.setattr(ledger, "connect", connect_then_lose)
     try:
-        killed = await other.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'fs_plugin-ledger-listen' AND datname = current_database()")
-        assert killed == 1
+        await _end_listen_session(other)
         assert await asyncio.wait_for(got.get(), 10) == RECONNECTED
         assert len(lost_before_listen) == 1 and listener.connected
         await other.execute("INSERT INTO ledger_customer (id) VALUES ('after')")

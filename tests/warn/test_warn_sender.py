@@ -470,14 +470,22 @@ async def test_close_drains_queued_warnings(
     assert sender.stats()["dropped"] == 0
 
 
+def _started_on_a_hung_gateway(
+    fake_gateway: FakeSmsGateway, clock: ManualClock, *, workers: int
+) -> tuple[HttpSmsGateway, SmsSender]:
+    """A started sender whose gateway holds every request for 30 s."""
+    fake_gateway.delay_s = 30.0
+    gateway = HttpSmsGateway(fake_gateway.url, timeout_s=60.0)
+    sender = SmsSender(gateway, SenderSettings(workers=workers, attempt_timeout_s=60.0),
+                       clock=clock)
+    sender.start()
+    return gateway, sender
+
+
 async def test_close_is_bounded_when_the_gateway_hangs(
     fake_gateway: FakeSmsGateway, clock: ManualClock
 ) -> None:
-    fake_gateway.delay_s = 30.0
-    gateway = HttpSmsGateway(fake_gateway.url, timeout_s=60.0)
-    settings = SenderSettings(workers=1, attempt_timeout_s=60.0)
-    sender = SmsSender(gateway, settings, clock=clock)
-    sender.start()
+    gateway, sender = _started_on_a_hung_gateway(fake_gateway, clock, workers=1)
     for n in range(3):
         sender.submit(make_sms(clock, caller=f"1370000{n:04d}"))
     await fake_gateway.wait_for(1)
@@ -498,11 +506,7 @@ async def test_close_is_bounded_when_the_gateway_hangs(
 async def test_a_cancelled_close_still_stops_the_workers_and_counts_the_rest(
     fake_gateway: FakeSmsGateway, clock: ManualClock
 ) -> None:
-    fake_gateway.delay_s = 30.0
-    gateway = HttpSmsGateway(fake_gateway.url, timeout_s=60.0)
-    settings = SenderSettings(workers=2, attempt_timeout_s=60.0)
-    sender = SmsSender(gateway, settings, clock=clock)
-    sender.start()
+    gateway, sender = _started_on_a_hung_gateway(fake_gateway, clock, workers=2)
     workers = [t for t in asyncio.all_tasks() if t.get_name().startswith("flash-sms-")]
     assert len(workers) == 2
     for n in range(3):
