@@ -62,6 +62,7 @@ DEFAULT_MAX_CALL_S = 7200
 
 _DAY_MINUTES = 24 * 60
 _WEEKDAY_INDEX = {d: i for i, d in enumerate(Weekday)}
+_MON_FRI = frozenset(range(5))
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 #: (window seconds, unit name) of each Window field, in the order reasons list them.
@@ -71,14 +72,35 @@ _WINDOWS = (("per_minute", 60.0, "minute"), ("per_hour", 3600.0, "hour"),
 
 @dataclass(frozen=True, slots=True)
 class CompiledHours:
-    """Permitted local minutes per permitted weekday, with the holiday calendar."""
+    """Permitted local minutes per permitted weekday, with the holiday calendar.
 
-    #: Half-open minute ranges after local midnight; a window across midnight is split.
+    A window across midnight (``20:00-08:00``) belongs to the day it opens on: its
+    early-morning part (``overnight``) is permitted when the day *before* was a
+    permitted day, so ``mon-fri`` runs from Monday 20:00 to Saturday 08:00 and not
+    into Monday morning. No call is permitted on a public holiday, whichever day
+    the window opened on. A make-up workday (调休) counts as Mon–Fri: it is a
+    permitted day when the weekdays include a Mon–Fri day (``workday_ok``).
+    """
+
+    #: Half-open minute ranges after local midnight of the call's own day.
     minutes: tuple[tuple[int, int], ...]
     weekdays: frozenset[int]
     calendar: Calendar
     #: How the hours read in a reason: "09:00-20:00 mon-fri, not on holidays".
     text: str
+    #: Half-open minute ranges after local midnight that continue a window opened
+    #: the day before (the part of a window across midnight after 00:00).
+    overnight: tuple[tuple[int, int], ...] = ()
+    #: Whether a make-up workday (treated like Mon–Fri) is a permitted day.
+    workday_ok: bool = True
+
+    def _day_refusal(self, day: int, weekday: int) -> str:
+        """Why no window opens on ``day`` (ordinal); "" when one does."""
+        if day in self.calendar.holidays:
+            return "a public holiday"
+        if day in self.calendar.workdays:
+            return "" if self.workday_ok else "a make-up workday (调休), counted as mon-fri"
+        return "" if weekday in self.weekdays else f"a {_WEEKDAY_NAMES[weekday]}"
 
     def permits(self, local: dt.datetime) -> tuple[bool, str]:
         """Whether ``local`` (trunk's zone) is inside the hours; else why not."""
@@ -86,30 +108,34 @@ class CompiledHours:
         if day in self.calendar.holidays:
             return False, "a public holiday"
         weekday = local.weekday()
-        if weekday not in self.weekdays and day not in self.calendar.workdays:
-            return False, f"a {_WEEKDAY_NAMES[weekday]}"
         minute = local.hour * 60 + local.minute
-        if any(lo <= minute < hi for lo, hi in self.minutes):
+        why = self._day_refusal(day, weekday)
+        if not why and any(lo <= minute < hi for lo, hi in self.minutes):
             return True, ""
-        return False, "outside the permitted times"
+        if any(lo <= minute < hi for lo, hi in self.overnight):
+            # the early morning of a window across midnight, opened the day before
+            before = self._day_refusal(day - 1, (weekday - 1) % 7)
+            return (True, "") if not before else (False, f"the night after {before}")
+        return False, why or "outside the permitted times"
 
 
 def compile_hours(hours: Hours, calendar: Calendar | None) -> CompiledHours:
     minutes: list[tuple[int, int]] = []
+    overnight: list[tuple[int, int]] = []
     for text in hours.windows:
         start, end = parse_time_window(text)
         if end > start:
             minutes.append((start, end))
-        else:  # crosses midnight: the evening part and the early-morning part
+        else:  # crosses midnight: the evening part, and the next day's early morning
             minutes.append((start, _DAY_MINUTES))
             if end > 0:
-                minutes.append((0, end))
+                overnight.append((0, end))
     days = frozenset(_WEEKDAY_INDEX[d] for d in hours.weekdays)
     text = ", ".join(hours.windows) + " " + _days_text(days)
     if calendar is not None and (calendar.holidays or calendar.workdays):
         text += ", not on public holidays"
     return CompiledHours(tuple(minutes), days, calendar or Calendar(frozenset(), frozenset()),
-                         text)
+                         text, tuple(overnight), bool(days & _MON_FRI))
 
 
 def _days_text(days: frozenset[int]) -> str:

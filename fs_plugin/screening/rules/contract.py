@@ -10,8 +10,11 @@ Rule ids held here, in evaluation order:
   :func:`fs_plugin.policy.overlay.apply_ledger`, so without a ledger it never fires.
 - ``contract.hours``: the call is outside the customer's permitted calling hours
   (its contract's ``hours``, else its industry's), judged in the **trunk's** time
-  zone: a permitted weekday (or a make-up workday of the holiday file) that is not
-  a public holiday, inside one of the time windows. When the ledger (台账) holds a
+  zone: a permitted weekday (or a make-up workday of the holiday file, counted as
+  Mon–Fri) that is not a public holiday, inside one of the time windows; a window
+  across midnight belongs to the day it opens on, so after midnight it is that
+  day's weekday that counts (``20:00-08:00`` Mon–Fri permits Saturday 01:00, not
+  Monday 01:00). When the ledger (台账) holds a
   contract in force for the customer, its hours apply as well: the call must be
   inside both, and the reason names the one it is outside.
 - ``contract.targets``: the callee is not a permitted class (mobile, fixed, …), is
