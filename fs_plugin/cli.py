@@ -173,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "counters":
             return asyncio.run(_cmd_counters(args))
     except ConfigError as exc:
-        print(f"error: {exc.location_text()}", file=sys.stderr)
+        from fs_plugin.logs import redact_secrets
+
+        # stderr is the service's log: a mistyped URL is quoted, never its password.
+        print(f"error: {redact_secrets(exc.location_text())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable
@@ -26,13 +27,16 @@ from dataclasses import dataclass
 import structlog
 
 from fs_plugin import esl
-from fs_plugin.errors import CommandFailed, FsPluginError, ProtocolError
+from fs_plugin.errors import CommandFailed, FsPluginError, LocalProtocolError, ProtocolError
 from fs_plugin.screening.model import Outcome, outcome_from_event
 from fs_plugin.tasks import cancel_and_wait
 
 __all__ = ["InboundClient", "InboundSettings", "NotConnected"]
 
 log = structlog.get_logger(__name__)
+
+#: The value a local protocol error quotes at its end (``…: 'value'``).
+_QUOTED_VALUE = re.compile(r": ['\"].*\Z", re.DOTALL)
 
 
 class NotConnected(FsPluginError):
@@ -154,12 +158,24 @@ class InboundClient:
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, ProtocolError, FsPluginError) as exc:
-                log.warning("inbound_disconnected", error=type(exc).__name__, detail=str(exc))
+                log.warning("inbound_disconnected", error=type(exc).__name__,
+                            detail=self._detail(exc))
             finally:
                 self._teardown()
             # Full jitter: many switches' controllers reconnecting at once must spread out.
             await asyncio.sleep(self._rng.uniform(0, delay))
             delay = min(delay * 2, self.settings.backoff_max_s)
+
+    def _detail(self, exc: BaseException) -> str:
+        """``str(exc)`` for the log, without the password: the codec quotes (a part of)
+        a value it refuses to send, and the only such value here is ``auth``'s."""
+        detail = str(exc)
+        if isinstance(exc, LocalProtocolError):
+            detail = _QUOTED_VALUE.sub(": <withheld>", detail)
+        password = self.settings.password
+        if password:
+            detail = detail.replace(password, "***")
+        return detail
 
     def _teardown(self) -> None:
         self._connected.clear()

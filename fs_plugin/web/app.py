@@ -350,7 +350,8 @@ class WebServer:
 
     def _on_reload(self, event: ReloadEvent) -> None:
         self.metrics.reloads.labels(event.result, event.trigger).inc()
-        self.bus.publish({"type": "policy", "switch": self.switch_name, **asdict(event)})
+        self.bus.publish({"type": "policy", "switch": self.switch_name,
+                          **_reload_json(event)})
 
     def _service_gauges(self) -> dict[str, Any]:
         svc = self.service
@@ -768,8 +769,19 @@ async def h_policy(srv: WebServer, request: web.Request) -> web.StreamResponse:
         "trunks": {t.id: {"kind": t.kind, "customer": t.customer} for t in snap.trunks.values()},
         "rules": {r.id: {"mode": r.mode.value, "verdict": r.verdict.value, "cause": r.cause}
                   for r in snap.rules.values()},
-        "history": [asdict(e) for e in reversed(srv.policy.history)],
+        "history": [_reload_json(e) for e in reversed(srv.policy.history)],
     })
+
+
+def _reload_json(event: ReloadEvent) -> dict[str, Any]:
+    """A reload as the NOC sees it (live stream, ``/api/policy``): a refused list file's
+    error quotes the offending line's number (``data/dnc.csv:7: number: '1390000111x' is
+    not a valid phone number``), masked like every number the NOC sees. Editors get the
+    error in full from the routes that edit and reload."""
+    out = asdict(event)
+    if event.error is not None:
+        out["error"] = mask_text(event.error)
+    return out
 
 
 def _file_name(request: web.Request) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 from structlog.testing import capture_logs
-from web_support import Env, close_env, make_env, until
+from web_support import Env, SseReader, auth, close_env, make_env, until
 
 from fs_plugin.cli import main
 from fs_plugin.lab.calls import LabCall
@@ -236,3 +236,23 @@ async def test_file_watch_goes_on_after_a_reload_fails_unexpectedly(
         assert env.web.policy.history[-1].trigger == "file-change"
     finally:
         await close_env(env)
+
+
+async def test_refused_list_file_reaches_the_noc_with_its_number_masked(env: Env) -> None:
+    # A refused DNC list quotes the bad line's number; the NOC sees numbers masked
+    # everywhere (live stream and /api/policy history), editors get it in full.
+    with (env.policy_dir / "data/dnc-national.csv").open("a") as f:
+        f.write("1390000111x,2026-05-20\n")
+    noc = auth(Role.NOC)
+    async with env.http.get(env.base + "/api/stream?backlog=0", headers=noc) as resp:
+        stream = SseReader(resp)
+        await stream.next("status")
+        status, body = await env.call("POST", "/api/policy/reload", Role.EDITOR)
+        assert status == 400 and "'1390000111x'" in body["reason"]
+        event = await stream.next("policy")
+    assert event["result"] == "refused"
+    assert "1390000111" not in event["error"] and "139***0111x" in event["error"]
+    status, policy = await env.call("GET", "/api/policy", Role.NOC)
+    assert status == 200
+    (last,) = policy["history"]
+    assert "1390000111" not in last["error"] and "139***0111x" in last["error"]
