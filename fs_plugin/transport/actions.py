@@ -7,8 +7,11 @@ returns and the dialplan goes on — unless the call was hung up.
 
 Every verdict sets ``fsp_verdict``, ``fsp_rule`` and ``fsp_reason`` on the channel so
 the switch's own CDRs carry them. A WARN also puts the label in front of the
-callee: ``effective_caller_id_name`` with ``sip_cid_type=pid`` (sent as
-P-Asserted-Identity display name) and exported ``X-Fsp-*`` headers for the B leg.
+callee: ``effective_caller_id_name`` (originate copies it from this leg into the B
+leg's caller ID) with ``sip_cid_type=pid`` exported (sofia reads it on the B leg's own
+channel when it builds the INVITE, so a plain ``set`` here would not reach it: the
+label goes out as the P-Asserted-Identity display name) and exported ``X-Fsp-*``
+headers for the B leg.
 """
 
 from __future__ import annotations
@@ -52,5 +55,5 @@ def decision_commands(decision: Decision) -> list[esl.SendMsg]:
         if decision.label:
             label = _flat(decision.label)
             cmds.append(esl.execute("set", f"effective_caller_id_name={label}"))
-            cmds.append(esl.execute("set", "sip_cid_type=pid"))
+            cmds.append(esl.execute("export", "sip_cid_type=pid"))
     return cmds

@@ -36,7 +36,8 @@ def test_warn_labels_the_call_for_the_callee() -> None:
     d = Decision(Verdict.WARN, "label.real_estate", "labelled", label="疑似骚扰:房产中介")
     apps = _apps(d)
     assert ("set", "effective_caller_id_name=疑似骚扰:房产中介") in apps
-    assert ("set", "sip_cid_type=pid") in apps
+    # Exported: sofia reads sip_cid_type on the B leg when it builds the INVITE.
+    assert ("export", "sip_cid_type=pid") in apps
     assert ("export", "sip_h_X-Fsp-Verdict=warn") in apps
     assert ("export", "sip_h_X-Fsp-Rule=label.real_estate") in apps
     assert not any(app == "hangup" for app, _ in apps)
