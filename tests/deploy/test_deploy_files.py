@@ -305,3 +305,57 @@ def test_healthcheck_reads_listening_sockets(tmp_path: Path) -> None:
     assert mod.listening(8084, (tcp,)) is True
     assert mod.listening(8021, (tcp,)) is False  # established, not listening
     assert mod.listening(8084, (tmp_path / "missing",)) is False
+
+
+# -- container review ------------------------------------------------------------------
+
+
+def _shell_blocks(markdown: str, heading: str) -> list[str]:
+    """The command lines of the ``sh`` blocks under one ``## heading`` of a README."""
+    section = markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    return [line.split("#", 1)[0].strip() for b in blocks for line in b.splitlines()]
+
+
+def test_postgres_is_healthy_only_when_it_takes_tcp_connections() -> None:
+    """The controller connects over TCP (postgres:5432). On a first start the image's
+    init runs a temporary server on the Unix socket only (listen_addresses=''); a
+    socket probe calls that healthy, the controller starts, is refused, and the ledger
+    (opened once, at start) stays off for the life of the process."""
+    services = compose()["services"]
+    dsn = services["fs-plugin"]["environment"]["FSP_JOURNAL_DSN"]
+    assert "@postgres:5432/" in dsn
+    probe = " ".join(services["postgres"]["healthcheck"]["test"][1:])
+    assert "pg_isready" in probe
+    host = re.search(r"(?:-h|--host)[ =](\S+)", probe)
+    assert host is not None and host.group(1) in ("127.0.0.1", "localhost"), probe
+
+
+def test_caller_waits_for_the_controller_to_listen() -> None:
+    """`up -d` returns once fs-plugin is started, not listening: a call placed before the
+    outbound socket is bound takes the dialplan's fail-safe (200, unscreened) instead
+    of the blocked call the walk-through shows. The image's HEALTHCHECK is that socket."""
+    assert any(op == "HEALTHCHECK" and "8084" in arg for op, arg in instructions())
+    depends = compose()["services"]["sipp"]["depends_on"]
+    assert isinstance(depends, dict), depends
+    assert depends["fs-plugin"]["condition"] == "service_healthy"
+    # The walk-through's wait step names the controller (freeswitch is healthy already
+    # when `up -d` returns: fs-plugin is created only then).
+    readme = (LAB / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## From nothing to a blocked call\n", 1)[1]
+    wait = next(line for line in section.splitlines() if "compose.yaml ps" in line)
+    assert "fs-plugin" in wait, wait
+
+
+def test_failsafe_walkthrough_keeps_the_controller_stopped() -> None:
+    """`docker compose run` starts the services the run one depends on (sipp depends on
+    fs-plugin), so after `stop fs-plugin` a plain `run --rm sipp` restarts the
+    controller and the call is screened: the fail-safe is never shown."""
+    assert "fs-plugin" in compose()["services"]["sipp"]["depends_on"]
+    cmds = _shell_blocks((LAB / "README.md").read_text(encoding="utf-8"), "The fail-safe, live")
+    stop = next(i for i, c in enumerate(cmds) if c.endswith("stop fs-plugin"))
+    start = next(i for i, c in enumerate(cmds) if c.endswith("start fs-plugin"))
+    runs = [c for c in cmds[stop:start] if re.search(r"\brun\b.*\bsipp\b", c)]
+    assert runs, cmds
+    for cmd in runs:
+        assert "--no-deps" in cmd.split(), cmd
