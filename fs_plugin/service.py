@@ -51,6 +51,12 @@ from fs_plugin.warn import FlashSms, HttpSmsGateway, SmsSender
 
 __all__ = ["PolicyHolder", "Service", "ServiceConfig"]
 
+#: Backoff of the ledger's connection while it is unavailable (start-up included): the
+#: controller screens with the YAML policy meanwhile and takes the ledger on once it
+#: answers, without a restart.
+LEDGER_RETRY_MIN_S = 1.0
+LEDGER_RETRY_MAX_S = 60.0
+
 log = structlog.get_logger(__name__)
 
 
@@ -197,6 +203,7 @@ class Service:
         self._ledger_feed: LedgerFeed | None = None
         self._ledger_clock: asyncio.Task[None] | None = None
         self._credit_task: asyncio.Task[None] | None = None
+        self._ledger_retry: asyncio.Task[None] | None = None
         self._sms_gateway: HttpSmsGateway | None = None
         self._stop = asyncio.Event()
         self.stats: dict[str, int] = {
@@ -327,7 +334,7 @@ class Service:
             await self.sms.close()
         if self._sms_gateway is not None:
             await self._sms_gateway.close()
-        await cancel_and_wait(self._ledger_clock, self._credit_task)
+        await cancel_and_wait(self._ledger_retry, self._ledger_clock, self._credit_task)
         if self._ledger_feed is not None:
             await self._ledger_feed.close()
         if self.ledger is not None:
@@ -340,16 +347,29 @@ class Service:
         mode = self.config.journal
         if mode == "off" or not self.config.ledger:
             return
+        if not await self._open_ledger(LEDGER_RETRY_MIN_S):
+            self._ledger_retry = asyncio.get_running_loop().create_task(
+                self._retry_ledger(), name="fsp-ledger-retry"
+            )
+
+    async def _open_ledger(self, retry_s: float) -> bool:
+        """Open the ledger and its feed; False (logged) when the database is unavailable."""
+        mode = self.config.journal
         try:
             ledger = await Ledger.open(None if mode == "embedded" else mode,
                                        state_dir=self.config.state_dir)
-            feed = LedgerFeed(ledger, self.policy.set_ledger)
+        except StorageError as exc:
+            # Screening goes on with the YAML policy; the NOC sees this and the policy
+            # version (no "+L…" part) until the ledger answers.
+            log.error("ledger_unavailable", error=str(exc), retry_s=retry_s)
+            return False
+        feed = LedgerFeed(ledger, self.policy.set_ledger)
+        try:
             await feed.start()
         except StorageError as exc:
-            # Screening goes on with the YAML policy; the NOC sees this at start and in
-            # the policy version (no "+L…" part).
-            log.error("ledger_unavailable", error=str(exc))
-            return
+            log.error("ledger_unavailable", error=str(exc), retry_s=retry_s)
+            await ledger.close()
+            return False
         self.ledger, self._ledger_feed = ledger, feed
         self._ledger_clock = asyncio.get_running_loop().create_task(
             self._ledger_timer(), name="fsp-ledger-clock"
@@ -358,6 +378,18 @@ class Service:
             self._credit_task = asyncio.get_running_loop().create_task(
                 self._credit_scanner(), name="fsp-credit-scan"
             )
+        return True
+
+    async def _retry_ledger(self) -> None:
+        """Until the ledger answers: it used to be opened once, at start, and a database
+        still starting (or restarting) then left the ledger off until a restart."""
+        delay = LEDGER_RETRY_MIN_S
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEDGER_RETRY_MAX_S)
+            if await self._open_ledger(delay):
+                log.info("ledger_connected", policy=self.policy.version)
+                return
 
     async def scan_credit(self, since: float, until: float) -> tuple[int, list[str]]:
         """Record automatic violations for [since, until); return (violations, newly

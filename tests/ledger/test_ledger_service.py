@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
 
 from fs_plugin.journal.credit import Credit
 from fs_plugin.journal.ledger import KINDS, Ledger, parse_row
@@ -129,3 +133,67 @@ async def test_ledger_contracts_and_numbers_reach_the_running_controller(
     finally:
         await desk.close()
         await service.stop()
+
+
+async def test_a_ledger_unavailable_at_start_is_taken_on_when_it_answers(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to be opened once, at start: a database still starting (compose brings
+    # them up together) left the ledger off until the controller was restarted.
+    import fs_plugin.service as service_module
+    from fs_plugin.errors import StorageError
+
+    real_open = Ledger.open
+    refusals = [StorageError("connection refused"), StorageError("the database is starting")]
+
+    async def open_when_ready(*args: Any, **kwargs: Any) -> Ledger:
+        if refusals:
+            raise refusals.pop(0)
+        return await real_open(*args, **kwargs)
+
+    monkeypatch.setattr(service_module.Ledger, "open", open_when_ready)
+    monkeypatch.setattr(service_module, "LEDGER_RETRY_MIN_S", 0.01)
+    service = Service(ServiceConfig(
+        REPO / "policies", outbound=OutboundSettings(port=0), journal=dsn,
+        state_dir=tmp_path, switch_name="sw-ledger-late",
+    ))
+    with capture_logs() as logs:
+        await service.start()
+        try:
+            assert service.ledger is None and "+L" not in service.policy.version
+            async with asyncio.timeout(10):
+                while service.ledger is None:
+                    await asyncio.sleep(0.01)
+            assert "+L" in service.policy.version
+            switch = LabSwitch("127.0.0.1", service.outbound.bound_port or 0,
+                               socket_timeout_s=5)
+            assert (await switch.place(CALL)).verdict == "pass"
+        finally:
+            await service.stop()
+    events = [e["event"] for e in logs
+              if e["event"] in ("ledger_unavailable", "ledger_connected")]
+    assert events == ["ledger_unavailable", "ledger_unavailable", "ledger_connected"]
+
+
+async def test_stop_ends_the_ledger_retries(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fs_plugin.service as service_module
+    from fs_plugin.errors import StorageError
+
+    async def never(*args: Any, **kwargs: Any) -> Ledger:
+        raise StorageError("connection refused")
+
+    monkeypatch.setattr(service_module.Ledger, "open", never)
+    monkeypatch.setattr(service_module, "LEDGER_RETRY_MIN_S", 0.01)
+    service = Service(ServiceConfig(
+        REPO / "policies", outbound=OutboundSettings(port=0), journal=dsn,
+        state_dir=tmp_path, switch_name="sw-ledger-never",
+    ))
+    await service.start()
+    await asyncio.sleep(0.05)
+    retry = service._ledger_retry
+    assert retry is not None and not retry.done()
+    async with asyncio.timeout(10):
+        await service.stop()
+    assert retry.cancelled() and service.ledger is None
