@@ -26,8 +26,13 @@ __all__ = ["decision_commands"]
 _MAX_VAR_LEN = 200
 
 
+#: Control characters a header line cannot carry (a caller's ``%00`` decodes to NUL and
+#: a reason quotes the number): shown as U+FFFD instead of refusing the whole decision.
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), 0x7F)}
+
+
 def _flat(text: str) -> str:
-    return " ".join(text.split())[:_MAX_VAR_LEN]
+    return " ".join(text.split()).translate(_CONTROLS)[:_MAX_VAR_LEN]
 
 
 def decision_commands(decision: Decision) -> list[esl.SendMsg]:

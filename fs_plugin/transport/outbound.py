@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +35,13 @@ from fs_plugin.transport.health import HealthMonitor, HealthSettings
 __all__ = ["DecisionRecord", "OutboundServer", "OutboundSettings"]
 
 log = structlog.get_logger(__name__)
+
+#: The largest frame accepted on an outbound socket. FreeSWITCH sends it the channel data
+#: (headers only, bounded by the codec's header limit), command replies (no body) and a
+#: disconnect notice (a body of ~70 bytes); no events, since we subscribe to none. The
+#: codec's default (16 MiB, sized for ``api`` responses on the inbound socket) would let
+#: a peer park megabytes per connection until the channel-data timeout.
+MAX_FRAME_SIZE = 64 * 1024
 
 DecideFn = Callable[[CallFacts], Awaitable[Decision]]
 FallbackFn = Callable[[CallFacts, str], Decision]
@@ -79,7 +87,7 @@ class _Call(asyncio.Protocol):
 
     def __init__(self, server: OutboundServer) -> None:
         self.server = server
-        self.conn = esl.Connection(esl.Role.OUTBOUND)
+        self.conn = esl.Connection(esl.Role.OUTBOUND, max_frame_size=MAX_FRAME_SIZE)
         self.transport: asyncio.Transport | None = None
         self.uuid: str | None = None
         self.decision_task: asyncio.Task[None] | None = None
@@ -157,7 +165,8 @@ class _Call(asyncio.Protocol):
             # Unusable channel data: say nothing, so the dialplan's own fail-safe decides.
             server.stats["errors"] += 1
             log.exception("outbound_bad_channel_data", call_uuid=data.unique_id)
-            self._write([esl.Exit()])
+            if self._write([esl.Exit()]):
+                self._arm(server.settings.close_timeout_s, "outbound_close_timeout")
             return
         uuid = facts.uuid  # bound per log call: binding a logger per call costs more
         try:
@@ -172,7 +181,14 @@ class _Call(asyncio.Protocol):
             server.stats["fallbacks"] += 1
             decision = server._fallback(facts, f"internal error: {type(exc).__name__}")
             log.exception("decision_failed", call_uuid=uuid)
-        if not self._write([*decision_commands(decision), esl.Exit()]):
+        sent: bool | None
+        try:
+            sent = self._write([*decision_commands(decision), esl.Exit()])
+        except LocalProtocolError as exc:
+            sent = self._write_unencodable(decision, uuid, exc)
+        if sent is None:
+            return
+        if not sent:
             log.info("call_gone_before_decision", call_uuid=uuid,
                      verdict=decision.verdict.value)
             return
@@ -187,16 +203,50 @@ class _Call(asyncio.Protocol):
         self._arm(server.settings.close_timeout_s, "outbound_close_timeout")
 
     def _write(self, commands: list[esl.SendMsg | esl.Exit]) -> bool:
-        """Send the whole decision in one write; False when the channel is already gone."""
+        """Send the whole decision in one write; False when the channel is already gone.
+
+        Raises ``LocalProtocolError`` (reason ``BAD_VALUE``) when a value cannot go on
+        the wire at all: that is not the channel going away, and must not be taken for it.
+        """
         if self.transport is None or self.transport.is_closing():
             return False
         try:
             wire = b"".join(self.conn.send(c) for c in commands)
-        except LocalProtocolError:
+        except LocalProtocolError as exc:
+            if getattr(exc, "reason", None) is esl.Reason.BAD_VALUE:
+                raise
             # FreeSWITCH already said goodbye (the caller hung up while we decided).
             return False
         self.transport.write(wire)
         return True
+
+    def _write_unencodable(
+        self, decision: Decision, uuid: str, exc: LocalProtocolError
+    ) -> bool | None:
+        """The decision holds a value the wire cannot carry (a NUL that a caller's ``%00``
+        put in a reason): send it with its free text scrubbed, so the verdict still holds;
+        failing that, only ``exit`` (the dialplan's fail-safe decides). Either way the
+        switch is answered and the close timer runs, instead of the channel waiting for a
+        write that never comes. None when only ``exit`` (or nothing) went out.
+
+        Rare path only. The commands queued before the failing one stay pending in the
+        codec; FreeSWITCH closes after ``exit`` and nothing else reads them.
+        """
+        server = self.server
+        server.stats["errors"] += 1
+        log.error("decision_unencodable", call_uuid=uuid, error=str(exc))
+        scrubbed = dataclasses.replace(
+            decision,
+            reason=_scrub(decision.reason),
+            label=None if decision.label is None else _scrub(decision.label),
+        )
+        try:
+            return self._write([*decision_commands(scrubbed), esl.Exit()])
+        except LocalProtocolError:
+            pass
+        if self._write([esl.Exit()]):
+            self._arm(server.settings.close_timeout_s, "outbound_close_timeout")
+        return None
 
     def _arm(self, delay: float, event: str) -> None:
         if self.timer is not None:
@@ -331,6 +381,11 @@ class OutboundServer:
         if len(self._peer_verdicts) < 1024:
             self._peer_verdicts[host] = allowed
         return allowed
+
+
+def _scrub(text: str) -> str:
+    """Free text made sendable: control characters (NUL above all) become U+FFFD."""
+    return "".join("\ufffd" if ch < " " or ch == "\x7f" else ch for ch in text)
 
 
 def _log_task_failure(task: asyncio.Task[None]) -> None:

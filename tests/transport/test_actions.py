@@ -70,3 +70,13 @@ def test_pipelined_block_matches_the_captured_wire_form() -> None:
         b"sendmsg\ncall-command: execute\nexecute-app-name: hangup\n"
         b"execute-app-arg: UNWANTED\n\n"
     )
+
+
+def test_control_characters_in_a_reason_are_shown_not_refused() -> None:
+    # A caller's %00 decodes to NUL and cid.malformed quotes the number in its reason.
+    d = Decision(Verdict.BLOCK, "cid.malformed", "From caller ID 0208888\x001234 is malformed",
+                 cause="CALL_REJECTED", sip_status=603)
+    apps = _apps(d)
+    assert ("set", "fsp_reason=From caller ID 0208888\ufffd1234 is malformed") in apps
+    wire = b"".join(esl.encode(c) for c in decision_commands(d))  # the codec accepts it
+    assert b"\x00" not in wire
