@@ -128,7 +128,11 @@ class Credit:
         with ``blacklist_after`` violations in the ``window_days`` before ``until``."""
         if threshold < 1 or blacklist_after < 1:
             raise ValueError("threshold and blacklist_after must be >= 1")
-        period = f"{since.isoformat()}/{until.isoformat()}"
+        if since.tzinfo is None or until.tzinfo is None:
+            raise ValueError("since and until must carry a time zone")
+        # The key names the period's instants, not how they were written: the service
+        # scans in UTC, the desk types +08:00, and the same period must not count twice.
+        period = f"{since.astimezone(dt.UTC).isoformat()}/{until.astimezone(dt.UTC).isoformat()}"
         found: list[CreditRecord] = []
         newly: list[str] = []
         async with self._ledger.connection() as conn, conn.transaction():
