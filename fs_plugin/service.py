@@ -32,6 +32,7 @@ from fs_plugin.errors import ConfigError, StorageError
 from fs_plugin.journal import Journal
 from fs_plugin.journal.credit import Credit
 from fs_plugin.journal.ledger import Ledger, LedgerFeed
+from fs_plugin.numbering import classify
 from fs_plugin.policy import PolicySnapshot, load_policy
 from fs_plugin.policy.overlay import LedgerState, apply_ledger, next_change
 from fs_plugin.screening import (
@@ -160,6 +161,13 @@ def _log_reload_failure(task: asyncio.Task[Any]) -> None:
     if exc is not None:
         log.error("policy_reload_failed", trigger="sighup",
                   error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
+
+def _sms_number(raw: str) -> str:
+    """A number as flash SMS use it: the domestic form for Chinese numbers, E.164 for
+    others, the raw text when it has neither (the gateway then refuses it)."""
+    number = classify(raw)
+    return number.national or number.e164 or raw
 
 
 def _settle_heap() -> None:
@@ -454,7 +462,16 @@ class Service:
         self.sms = sender
 
         def warn(rec: DecisionRecord) -> None:
-            sms = FlashSms.for_call(rec.facts, rec.decision, created_at=rec.decided_at)
+            facts = rec.facts
+            if rec.decision.verdict is Verdict.BLOCK or not rec.decision.label:
+                return  # no warning: skip classifying the numbers
+            # One form per number, so that '+8613900001111' and '13900001111' are one
+            # pair for the once-a-day dedupe (and the text shows the familiar form).
+            sms = FlashSms.for_call(
+                facts, rec.decision, created_at=rec.decided_at,
+                callee=_sms_number(facts.destination),
+                caller=_sms_number(facts.pai or facts.from_user),
+            )
             if sms is not None:
                 sender.submit(sms)
 

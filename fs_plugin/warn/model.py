@@ -56,8 +56,9 @@ DEFAULT_BODY: Final[Mapping[str, Any]] = {
 class FlashSms:
     """One warning for one called user about one call.
 
-    Numbers should be given in one normalised form (E.164 digits): the sender dedupes
-    on ``(callee, caller)`` exactly as given. ``created_at`` is epoch seconds from the
+    Numbers should be given in one normalised form (the service passes the domestic form
+    of Chinese numbers and E.164 for others): the sender dedupes on ``(callee, caller)``
+    exactly as given. ``created_at`` is epoch seconds from the
     plug-in's :class:`~fs_plugin.clock.Clock`; it fixes the day used for dedupe and the
     age after which a warning is no longer worth sending.
     """
