@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
 from fsp_rig import Rig
@@ -10,6 +12,7 @@ from structlog.testing import capture_logs
 
 from fs_plugin import esl
 from fs_plugin.lab.calls import LabCall
+from fs_plugin.lab.switch import CallResult
 from fs_plugin.screening.model import Decision
 
 GOOD = LabCall(from_user="02088881234", to="13900001111", trunk="ent-1")
@@ -101,24 +104,32 @@ async def test_peer_outside_acl_is_refused(rig: Rig) -> None:
     assert any(e["event"] == "outbound_peer_refused" for e in logs)
 
 
+async def _answered_and_released(
+    rig: Rig, call: LabCall
+) -> tuple[CallResult, list[MutableMapping[str, Any]]]:
+    """Place ``call``; the switch must be answered (never taken for gone) and the
+    connection released. The result and the log lines."""
+    with capture_logs() as logs:
+        async with asyncio.timeout(10):  # hang detection only
+            result = await rig.switch.place(call)
+    assert not any(e["event"] == "call_gone_before_decision" for e in logs)
+    async with asyncio.timeout(5):
+        while rig.service.outbound.inflight():
+            await asyncio.sleep(0.01)
+    return result, logs
+
+
 async def test_nul_in_caller_id_still_gets_its_verdict(rig: Rig) -> None:
     # A caller's From user "%00…": FreeSWITCH leaves an upper-case %XX as it is, so the
     # channel data decodes to a NUL, which the malformed-caller reason then quotes. A
     # NUL cannot go on a sendmsg line; the verdict must still reach the switch, not
     # leave the channel waiting for a write that never comes.
     call = LabCall(from_user="0208888\x001234", to="13900001111", trunk="ent-1")
-    with capture_logs() as logs:
-        async with asyncio.timeout(10):  # hang detection only
-            result = await rig.switch.place(call)
+    result, _logs = await _answered_and_released(rig, call)
     assert result.fallback is None
     assert (result.verdict, result.rule) == ("block", "cid.malformed")
     assert "\ufffd" in (result.reason or "")
-    assert not any(e["event"] == "call_gone_before_decision" for e in logs)
-    outbound = rig.service.outbound
-    assert outbound.stats["calls"] == 1
-    async with asyncio.timeout(5):
-        while outbound.inflight():
-            await asyncio.sleep(0.01)
+    assert rig.service.outbound.stats["calls"] == 1
 
 
 async def test_a_decision_the_wire_cannot_carry_is_not_taken_for_a_gone_peer(
@@ -136,17 +147,10 @@ async def test_a_decision_the_wire_cannot_carry_is_not_taken_for_a_gone_peer(
 
     monkeypatch.setattr(outbound_module, "decision_commands", with_a_nul)
     call = LabCall(from_user="02155550123", to="13900001111", trunk="ent-1")
-    with capture_logs() as logs:
-        async with asyncio.timeout(10):  # hang detection only
-            result = await rig.switch.place(call)
+    result, logs = await _answered_and_released(rig, call)
     assert result.fallback is not None  # no verdict reached it: the dialplan decided
     assert any(e["event"] == "decision_unencodable" and e["log_level"] == "error" for e in logs)
-    assert not any(e["event"] == "call_gone_before_decision" for e in logs)
-    outbound = rig.service.outbound
-    assert outbound.stats["errors"] == 1
-    async with asyncio.timeout(5):
-        while outbound.inflight():
-            await asyncio.sleep(0.01)
+    assert rig.service.outbound.stats["errors"] == 1
 
 
 async def test_channel_data_announcing_a_huge_body_is_refused_at_once(rig: Rig) -> None:
