@@ -363,20 +363,18 @@ class Service:
     async def _open_ledger(self, retry_s: float) -> bool:
         """Open the ledger and its feed; False (logged) when the database is unavailable."""
         mode = self.config.journal
+        ledger: Ledger | None = None
         try:
             ledger = await Ledger.open(None if mode == "embedded" else mode,
                                        state_dir=self.config.state_dir)
+            feed = LedgerFeed(ledger, self.policy.set_ledger)
+            await feed.start()
         except StorageError as exc:
             # Screening goes on with the YAML policy; the NOC sees this and the policy
             # version (no "+L…" part) until the ledger answers.
             log.error("ledger_unavailable", error=str(exc), retry_s=retry_s)
-            return False
-        feed = LedgerFeed(ledger, self.policy.set_ledger)
-        try:
-            await feed.start()
-        except StorageError as exc:
-            log.error("ledger_unavailable", error=str(exc), retry_s=retry_s)
-            await ledger.close()
+            if ledger is not None:
+                await ledger.close()
             return False
         self.ledger, self._ledger_feed = ledger, feed
         self._ledger_clock = asyncio.get_running_loop().create_task(
@@ -462,16 +460,10 @@ class Service:
         self.sms = sender
 
         def warn(rec: DecisionRecord) -> None:
-            facts = rec.facts
-            if rec.decision.verdict is Verdict.BLOCK or not rec.decision.label:
-                return  # no warning: skip classifying the numbers
             # One form per number, so that '+8613900001111' and '13900001111' are one
             # pair for the once-a-day dedupe (and the text shows the familiar form).
-            sms = FlashSms.for_call(
-                facts, rec.decision, created_at=rec.decided_at,
-                callee=_sms_number(facts.destination),
-                caller=_sms_number(facts.pai or facts.from_user),
-            )
+            sms = FlashSms.for_call(rec.facts, rec.decision, created_at=rec.decided_at,
+                                    normalise=_sms_number)
             if sms is not None:
                 sender.submit(sms)
 

@@ -7,7 +7,7 @@ aiohttp, and so the rendering rules are tested on their own.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol
@@ -78,18 +78,26 @@ class FlashSms:
         created_at: float,
         callee: str | None = None,
         caller: str | None = None,
+        normalise: Callable[[str], str] | None = None,
     ) -> FlashSms | None:
         """The warning a WARN decision (or a labelled pass) calls for, or ``None``.
 
         A call that is blocked never rings, so it needs no warning; a call with no label
         has nothing to tell the callee. ``callee``/``caller`` override the raw numbers
-        of ``facts`` (pass the normalised forms when the engine has them).
+        of ``facts`` (pass the normalised forms when the engine has them); ``normalise``
+        turns the raw ones into the sender's one form, and runs only when a warning is
+        due (it is not free, and most calls get none).
         """
         if decision.verdict is Verdict.BLOCK or not decision.label:
             return None
+        if callee is None:
+            callee = facts.destination if normalise is None else normalise(facts.destination)
+        if caller is None:
+            raw = facts.pai or facts.from_user
+            caller = raw if normalise is None else normalise(raw)
         return cls(
-            callee=callee if callee is not None else facts.destination,
-            caller=caller if caller is not None else (facts.pai or facts.from_user),
+            callee=callee,
+            caller=caller,
             label=decision.label,
             call_uuid=facts.uuid,
             created_at=created_at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,39 +27,34 @@ from fs_plugin.numbering._classify import (
 )
 
 
+def _digits(rng: random.Random, lo: int, hi: int) -> int:
+    """A number of ``lo`` to ``hi`` digits at most."""
+    return rng.randrange(10 ** rng.randint(lo, hi))
+
+
+#: Every form a trunk presents, valid and not, in every class: one maker per shape.
+_SHAPES: tuple[Callable[[random.Random, list[str]], str], ...] = (
+    lambda r, c: f"1{r.randrange(10**10):010d}",
+    lambda r, c: f"0{r.choice(c)}{_digits(r, 5, 9)}",
+    lambda r, c: f"0{_digits(r, 6, 12)}",
+    lambda r, c: f"+86{_digits(r, 4, 12)}",
+    lambda r, c: f"0086{r.choice(c)}{_digits(r, 6, 8)}",
+    lambda r, c: f"86{_digits(r, 6, 12)}",
+    lambda r, c: f"{r.choice(('95', '96', '400', '800', '106', '10', '12', '11'))}"
+                 f"{_digits(r, 1, 12)}",
+    lambda r, c: str(_digits(r, 1, 14)),
+    lambda r, c: f"+{r.randrange(1, 999)}{_digits(r, 4, 12)}",
+    lambda r, c: f"sip:+861{r.randrange(10**10):010d}@10.0.0.1;user=phone",
+    lambda r, c: f"1{r.choice('3456789')}{r.randrange(10**9):09d}",
+    lambda r, c: f"{r.choice(c)}{_digits(r, 6, 8)}",
+)
+
+
 def _corpus(count: int, seed: int) -> list[str]:
     """Numbers in every form a trunk presents, valid and not, in every class."""
     rng = random.Random(seed)
     codes = sorted(AREA_CODES)
-    out: list[str] = []
-    for _ in range(count):
-        shape = rng.randrange(12)
-        if shape == 0:
-            out.append(f"1{rng.randrange(10**10):010d}")
-        elif shape == 1:
-            out.append(f"0{rng.choice(codes)}{rng.randrange(10**rng.randint(5, 9))}")
-        elif shape == 2:
-            out.append(f"0{rng.randrange(10**rng.randint(6, 12))}")
-        elif shape == 3:
-            out.append(f"+86{rng.randrange(10**rng.randint(4, 12))}")
-        elif shape == 4:
-            out.append(f"0086{rng.choice(codes)}{rng.randrange(10**rng.randint(6, 8))}")
-        elif shape == 5:
-            out.append(f"86{rng.randrange(10**rng.randint(6, 12))}")
-        elif shape == 6:
-            prefix = rng.choice(("95", "96", "400", "800", "106", "10", "12", "11"))
-            out.append(f"{prefix}{rng.randrange(10**rng.randint(1, 12))}")
-        elif shape == 7:
-            out.append(str(rng.randrange(10**rng.randint(1, 14))))
-        elif shape == 8:
-            out.append(f"+{rng.randrange(1, 999)}{rng.randrange(10**rng.randint(4, 12))}")
-        elif shape == 9:
-            out.append(f"sip:+861{rng.randrange(10**10):010d}@10.0.0.1;user=phone")
-        elif shape == 10:
-            out.append(f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}")
-        else:
-            out.append(f"{rng.choice(codes)}{rng.randrange(10**rng.randint(6, 8))}")
-    return out
+    return [rng.choice(_SHAPES)(rng, codes) for _ in range(count)]
 
 
 def test_the_tables_are_in_use() -> None:
